@@ -11,6 +11,7 @@ import dataclasses
 import math
 import types
 import typing
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,14 @@ def _quality(value: float) -> float:
 def _language(value: str) -> str:
     if not value or not all(part.isalnum() and part.isascii() for part in value.split("-")):
         raise ValueError(f"expected a language tag such as 'en' or 'en-GB', got {value!r}")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as 'Europe/London')") from None
     return value
 
 
@@ -100,6 +109,13 @@ class FeedsConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    """When the service runs each job; also the time zone in which a digest's day is counted."""
+
+    timezone: str = _checked(_timezone, default="UTC")
+
+
+@dataclass(frozen=True)
 class Config:
     """All settings; each stage is handed only the section it needs."""
 
@@ -108,6 +124,7 @@ class Config:
     input: InputConfig = field(default_factory=InputConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     source: Path | None = None
 
 
