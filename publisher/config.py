@@ -54,7 +54,9 @@ def _timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as 'Europe/London')") from None
+        raise ValueError(
+            f"unknown time zone {value!r} (expected an IANA name such as 'Europe/London')"
+        ) from None
     return value
 
 
@@ -154,7 +156,8 @@ def parse_config(data: object, base_dir: Path = Path(), source: Path | None = No
         config = _convert(Config, data, "", base_dir)
     except ConfigError as exc:
         raise ConfigError(exc.key, exc.reason, source) from None
-    return dataclasses.replace(config, source=source)
+    result: Config = dataclasses.replace(config, source=source)
+    return result
 
 
 def _convert(kind: Any, value: object, key: str, base_dir: Path) -> Any:

@@ -60,7 +60,9 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> bool:
         raise OutputError(path, f"cannot read: {exc.strerror or exc}") from exc
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
     except OSError as exc:
         raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
     try:

@@ -29,7 +29,9 @@ class FeedLink:
 def render_index_html(site: SiteConfig, all_feeds: FeedLink, topics: Sequence[FeedLink]) -> bytes:
     """A page listing every topic and its feeds, with ``<link rel="alternate">`` autodiscovery."""
     template = environment().get_template("index.html.j2")
-    page = template.render(site=site, all_feeds=all_feeds, topics=topics, updated=all_feeds.spec.updated)
+    page = template.render(
+        site=site, all_feeds=all_feeds, topics=topics, updated=all_feeds.spec.updated
+    )
     return xml_safe(page).encode("utf-8")
 
 
@@ -54,4 +56,5 @@ def render_opml(site: SiteConfig, all_feeds: FeedLink, topics: Sequence[FeedLink
                 version="RSS2" if kind == "RSS" else "ATOM",
             )
     ET.indent(opml)
-    return ET.tostring(opml, encoding="utf-8", xml_declaration=True) + b"\n"
+    data: bytes = ET.tostring(opml, encoding="utf-8", xml_declaration=True)
+    return data + b"\n"

@@ -57,7 +57,9 @@ def build(config: Config, seeds: Path | None = None, out: Path | None = None) ->
     return BuildResult(report, selection, summary, time.perf_counter() - started)
 
 
-def feed_links(selection: Selection, site: SiteConfig, settings: FeedsConfig) -> tuple[FeedLink, list[FeedLink]]:
+def feed_links(
+    selection: Selection, site: SiteConfig, settings: FeedsConfig
+) -> tuple[FeedLink, list[FeedLink]]:
     """The ``all`` feed and one feed per topic, with their public names and addresses."""
 
     def link(name: str, slug: str, title: str, description: str, articles: tuple) -> FeedLink:  # type: ignore[type-arg]
@@ -74,13 +76,23 @@ def feed_links(selection: Selection, site: SiteConfig, settings: FeedsConfig) ->
     everything = link("all", "all", site.title, site.description, selection.articles)
     slugs = assign_slugs(selection.by_topic)
     topics = [
-        link(topic, slugs[topic], f"{site.title}: {topic}", f"{site.description} Topic: {topic}.", articles)
-        for topic, articles in sorted(selection.by_topic.items(), key=lambda item: item[0].casefold())
+        link(
+            topic,
+            slugs[topic],
+            f"{site.title}: {topic}",
+            f"{site.description} Topic: {topic}.",
+            articles,
+        )
+        for topic, articles in sorted(
+            selection.by_topic.items(), key=lambda item: item[0].casefold()
+        )
     ]
     return everything, topics
 
 
-def write_feeds(folder: OutputFolder, selection: Selection, site: SiteConfig, settings: FeedsConfig) -> None:
+def write_feeds(
+    folder: OutputFolder, selection: Selection, site: SiteConfig, settings: FeedsConfig
+) -> None:
     """Render every feed and the two index files into ``folder``."""
     everything, topics = feed_links(selection, site, settings)
     for feed in (everything, *topics):
