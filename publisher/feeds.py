@@ -119,9 +119,13 @@ class _RelatedEntryLinks(BaseEntryExtension):  # type: ignore[misc]
         self.links: list[tuple[str, str]] = []
 
     def extend_atom(self, entry: Any) -> Any:
-        for url, title in self.links:
-            xml_elem(f"{{{ATOM_NS}}}link", entry, rel="related", href=url, title=title)
-        return entry
+        # feedgen writes Atom elements unqualified under a default xmlns attribute.
+        return self._add(entry, "link")
 
     def extend_rss(self, item: Any) -> Any:
-        return self.extend_atom(item)
+        return self._add(item, f"{{{ATOM_NS}}}link")
+
+    def _add(self, parent: Any, tag: str) -> Any:
+        for url, title in self.links:
+            xml_elem(tag, parent, rel="related", href=url, title=title)
+        return parent
