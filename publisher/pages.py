@@ -41,11 +41,10 @@ def render_opml(site: SiteConfig, all_feeds: FeedLink, topics: Sequence[FeedLink
     head = ET.SubElement(opml, "head")
     ET.SubElement(head, "title").text = xml_safe(site.title)
     ET.SubElement(head, "dateModified").text = format_datetime(all_feeds.spec.updated, usegmt=True)
-    ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = ET.SubElement(opml, "body")
     for feed in (all_feeds, *topics):
         for kind, url in (("RSS", feed.spec.rss_url), ("Atom", feed.spec.atom_url)):
-            ET.SubElement(
+            outline = ET.SubElement(
                 body,
                 "outline",
                 type="rss",
@@ -53,8 +52,9 @@ def render_opml(site: SiteConfig, all_feeds: FeedLink, topics: Sequence[FeedLink
                 title=xml_safe(f"{feed.spec.title} ({kind})"),
                 xmlUrl=url,
                 htmlUrl=feed.spec.page_url,
-                version="RSS2" if kind == "RSS" else "ATOM",
             )
+            if kind == "RSS":  # OPML knows no version value for Atom
+                outline.set("version", "RSS2")
     ET.indent(opml)
     data: bytes = ET.tostring(opml, encoding="utf-8", xml_declaration=True)
     return data + b"\n"
