@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from publisher.text import printable
+
 
 class PublisherError(Exception):
     """Base class for the publisher's own errors."""
@@ -27,7 +29,7 @@ class ArticleError(PublisherError):
         self.path = Path(path)
         self.field = field
         self.reason = reason
-        super().__init__(f"{path}: {field}: {reason}")
+        super().__init__(f"{printable(str(path))}: {field}: {printable(reason)}")
 
 
 class OutputError(PublisherError):
@@ -37,3 +39,44 @@ class OutputError(PublisherError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class StateError(PublisherError):
+    """The state store cannot be used: corrupt, locked, or written by a newer version."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class StateLockedError(StateError):
+    """Another process holds the state store (or the digest run lock); try again later."""
+
+
+class SubscriberError(PublisherError):
+    """A subscriber entry cannot be used (reported and skipped), or the file cannot be read."""
+
+    def __init__(self, path: Path, where: str, reason: str) -> None:
+        self.path = path
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{path}: {where}: {reason}")
+
+
+class DigestError(PublisherError):
+    """The digest could not be rendered (a template or CSS-inlining failure)."""
+
+
+class DeliveryError(PublisherError):
+    """Messages cannot be delivered at all (connection, TLS or login failure); the run stops."""
+
+
+class RecipientError(DeliveryError):
+    """One message was not accepted; ``permanent`` (5xx) ones are not retried."""
+
+    def __init__(self, recipient: str, reason: str, *, permanent: bool) -> None:
+        self.recipient = recipient
+        self.reason = reason
+        self.permanent = permanent
+        super().__init__(f"{recipient}: {reason}")

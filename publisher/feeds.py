@@ -76,11 +76,11 @@ def _generator(spec: FeedSpec, site: SiteConfig) -> FeedGenerator:
     generator.updated(spec.updated)
     generator.lastBuildDate(spec.updated)
     for article in spec.articles:
-        _add_entry(generator, article)
+        _add_entry(generator, article, site.title)
     return generator
 
 
-def _add_entry(generator: FeedGenerator, article: Article) -> None:
+def _add_entry(generator: FeedGenerator, article: Article, site_title: str) -> None:
     entry = generator.add_entry(order="append")
     entry.id(article.id)
     entry.guid(article.id, permalink=False)
@@ -96,6 +96,8 @@ def _add_entry(generator: FeedGenerator, article: Article) -> None:
     if article.provider is not None:
         entry.author(name=article.provider.name)
         entry.dc.dc_creator(article.provider.name)
+    else:
+        entry.author(name=site_title)  # Atom requires an author for every entry
     image = article.image
     if image is not None:
         size = {

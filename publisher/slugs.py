@@ -59,10 +59,12 @@ def assign_slugs(names: Iterable[str]) -> dict[str, str]:
     taken: set[str] = set(RESERVED)
     slugs: dict[str, str] = {}
     for name in sorted(set(names)):
-        slug = slugify(name)
-        if slug in taken:
-            digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
-            slug = f"{slug}-{digest[:8]}"
+        base = slug = slugify(name)
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+        while slug in taken:
+            # A hash of the exact name; rehashed in the (astronomically rare) case it is taken.
+            slug = f"{base}-{digest[:8]}"
+            digest = hashlib.sha256(digest.encode()).hexdigest()
         taken.add(slug)
         slugs[name] = slug
     return slugs
