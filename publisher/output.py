@@ -103,9 +103,9 @@ class OutputFolder:
         produced = self._produced | set(keep)
         for name in sorted(self._previous() - produced):
             try:
-                self.path(name).unlink(missing_ok=True)
-            except OutputError:
-                continue  # a tampered manifest never makes us delete outside the folder
+                self.path(name).unlink()
+            except (OutputError, FileNotFoundError):
+                continue  # already gone, or a tampered manifest naming a path outside the folder
             except OSError as exc:
                 raise OutputError(self.path(name), f"cannot remove: {exc.strerror or exc}") from exc
             self.summary.removed.append(name)
