@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import string
 import types
 import typing
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from publisher.crontab import CrontabError, parse_crontab
 from publisher.errors import ConfigError
+from publisher.subscribers import check_address
+from publisher.text import describe, one_line
 from publisher.urls import check_url
 
 DEFAULT_CONFIG_NAME = "publisher.yaml"
@@ -60,6 +66,115 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _non_negative(value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"must be zero or more, got {value}")
+    return value
+
+
+def _positive_number(value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"must be more than zero, got {value}")
+    return value
+
+
+def _port(value: int) -> int:
+    if not 0 <= value <= 65535:
+        raise ValueError(
+            f"expected a port number from 1 to 65535 (or 0 for the default), got {value}"
+        )
+    return value
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return check
+
+
+def _hub_url(value: str) -> str:
+    reason = check_url(value) if value else ""
+    if reason:
+        raise ValueError(f"{reason}; expected the http(s) URL of a WebSub hub, or '' for none")
+    return value
+
+
+def _optional_address(value: str) -> str:
+    reason = check_address(value) if value else ""
+    if reason:
+        raise ValueError(reason)
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError(f"expected the name of an environment variable, got {value!r}")
+    return value
+
+
+def _template(fields: tuple[str, ...], *, url: bool = False) -> Callable[[str], str]:
+    """A ``str.format`` template that may use only ``fields``; checked once, at load."""
+
+    def check(value: str) -> str:
+        if url and not value:
+            return value
+        if len(value) > 500:
+            raise ValueError("longer than 500 characters")
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        except ValueError as exc:
+            raise ValueError(f"not a valid template ({exc})") from None
+        for name in names:
+            if name not in fields:
+                known = ", ".join("{" + f + "}" for f in fields)
+                raise ValueError(f"unknown placeholder {{{name}}} (known: {known})")
+        sample = value.format(
+            **{name: "https://example.org/" if name == "site_url" else "x" for name in fields}
+        )
+        if url:
+            reason = check_url(sample)
+            if reason:
+                raise ValueError(f"does not give a usable link: {reason}")
+        return value
+
+    return check
+
+
+def _crontab(value: str) -> str:
+    try:
+        parse_crontab(value)
+    except CrontabError as exc:
+        raise ValueError(f"not a valid crontab expression: {exc}") from None
+    return value
+
+
+def _positive_duration(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30s``, ``5m``, ``6h``, ``1d`` or combinations such as ``1h30m``, as a timedelta."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not text.strip() or match is None:
+        raise ValueError(f"expected a duration such as 30s, 5m, 6h, 1d or 1h30m, got {text!r}")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
 def _checked(check: Callable[[Any], Any], **kwargs: Any) -> Any:
     return field(metadata={"check": check}, **kwargs)
 
@@ -69,8 +184,8 @@ class SiteConfig:
     """Who publishes: used in every feed's channel and in the digest."""
 
     url: str = _checked(_absolute_dir_url, default="http://localhost:8000/")
-    title: str = "Publisher"
-    description: str = "The latest articles, by topic."
+    title: str = _checked(_not_blank, default="Publisher")
+    description: str = _checked(_not_blank, default="The latest articles, by topic.")
     language: str = _checked(_language, default="en")
 
 
@@ -82,6 +197,7 @@ class PathsConfig:
     output: Path = Path("feeds")
     outbox: Path = Path("outbox")
     state: Path = Path(".publisher/state.sqlite")
+    subscribers: Path = Path("subscribers.yaml")
 
 
 @dataclass(frozen=True)
@@ -111,10 +227,86 @@ class FeedsConfig:
 
 
 @dataclass(frozen=True)
+class MisfireGraceConfig:
+    """How late a missed run (service down, or busy) may still start; a later one is skipped."""
+
+    feeds: timedelta = _checked(_positive_duration, default=timedelta(minutes=5))  # noqa: RUF009 (a field)
+    digest: timedelta = _checked(_positive_duration, default=timedelta(hours=6))  # noqa: RUF009 (a field)
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     """When the service runs each job; also the time zone in which a digest's day is counted."""
 
     timezone: str = _checked(_timezone, default="UTC")
+    feeds: str = _checked(_crontab, default="*/15 * * * *")
+    digest: str = _checked(_crontab, default="0 7 * * *")
+    misfire_grace: MisfireGraceConfig = field(default_factory=MisfireGraceConfig)
+    # What a run does when the same job is already running (in this or another process).
+    overlap: str = _checked(_one_of("wait", "skip"), default="wait")
+    overlap_timeout: timedelta = _checked(_positive_duration, default=timedelta(minutes=10))  # noqa: RUF009 (a field)
+
+
+URL_FIELDS = ("site_url", "token")
+SUBJECT_FIELDS = ("site", "date", "headline", "count")
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """What the email digest holds, who it comes from, and the links every message carries."""
+
+    from_address: str = _checked(_optional_address, default="")  # "" = digest@<site host>
+    from_name: str = ""  # "" = site.title
+    reply_to: str = _checked(_optional_address, default="")
+    subject: str = _checked(_template(SUBJECT_FIELDS), default="{site}, {date}: {headline}")
+    postal_address: str = ""
+    unsubscribe_url: str = _checked(
+        _template(URL_FIELDS, url=True), default="{site_url}unsubscribe?token={token}"
+    )
+    unsubscribe_mailto: str = _checked(_optional_address, default="")
+    preferences_url: str = _checked(
+        _template(URL_FIELDS, url=True), default="{site_url}preferences?token={token}"
+    )
+    secret_env: str = _checked(_env_name, default="PUBLISHER_DIGEST_SECRET")
+    topics: tuple[str, ...] = ()
+    other_topic: str = "More stories"
+    max_items: int = _checked(_positive, default=20)
+    max_per_topic: int = _checked(_positive, default=5)
+    min_articles: int = _checked(_positive, default=1)
+    max_age_days: int = _checked(_positive, default=14)
+    first_window_hours: int = _checked(_positive, default=24)
+    excerpt_chars: int = _checked(_positive, default=240)
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """The mail server; with no host the digest is written to ``paths.outbox`` instead."""
+
+    host: str = ""
+    port: int = _checked(_port, default=0)  # 0 = 587 for starttls, 465 for tls, 25 for none
+    security: str = _checked(_one_of("starttls", "tls", "none"), default="starttls")
+    username: str = ""
+    password_env: str = _checked(_env_name, default="PUBLISHER_SMTP_PASSWORD")
+    envelope_from: str = _checked(_optional_address, default="")  # "" = digest.from_address
+    ca_file: Path | None = None
+    timeout: float = _checked(_positive_number, default=30.0)
+    rate: float = _checked(_non_negative, default=5.0)  # messages per second; 0 = no limit
+    retries: int = _checked(_non_negative, default=3)
+    backoff: float = _checked(_non_negative, default=2.0)  # seconds before the first retry
+
+    @property
+    def effective_port(self) -> int:
+        """The port to connect to: the configured one, else the usual one for ``security``."""
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
+@dataclass(frozen=True)
+class WebSubConfig:
+    """The WebSub hub told about changed feeds, so readers get them pushed instead of polling."""
+
+    hub: str = _checked(_hub_url, default="")  # "" = no hub: no rel="hub", no pings
+    timeout: float = _checked(_positive_number, default=10.0)  # seconds per request
+    retries: int = _checked(_non_negative, default=2)  # after a failed request, 1 s then doubled
 
 
 @dataclass(frozen=True)
@@ -127,6 +319,9 @@ class Config:
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    websub: WebSubConfig = field(default_factory=WebSubConfig)
     source: Path | None = None
 
 
@@ -144,7 +339,10 @@ def load_config(path: Path | None) -> Config:
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
-        raise ConfigError("(file)", f"not valid YAML: {exc}", path) from exc
+        raise ConfigError("(file)", f"not valid YAML: {one_line(str(exc))}", path) from None
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        # PyYAML's constructors raise these for values such as 2026-02-30 or !!int abc.
+        raise ConfigError("(file)", f"a value YAML cannot read: {one_line(str(exc))}", path) from None
     if data is None:
         data = {}
     return parse_config(data, base_dir=path.parent, source=path)
@@ -232,6 +430,14 @@ def _convert_scalar(kind: Any, value: object, key: str, base_dir: Path) -> Any:
         if isinstance(value, str):
             return value
         raise ConfigError(key, f"expected text, got {_describe(value)}")
+    if kind is timedelta:
+        if not isinstance(value, str):
+            expected = "expected a duration such as 30s, 5m, 6h or 1d"
+            raise ConfigError(key, f"{expected}, got {_describe(value)}")
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(key, str(exc)) from None
     if kind is Path:
         if not isinstance(value, str) or not value or "\x00" in value:
             raise ConfigError(key, f"expected a path, got {_describe(value)}")
@@ -243,10 +449,4 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _describe(value: object) -> str:
-    if value is None:
-        return "nothing (null)"
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
+_describe = describe

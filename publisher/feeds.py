@@ -38,6 +38,8 @@ class FeedSpec:
     atom_url: str
     page_url: str
     articles: Sequence[Article]
+    json_url: str = ""  # the JSON Feed's address ("" = no JSON Feed published)
+    hub_url: str = ""  # the WebSub hub every copy of the feed names ("" = none)
 
     @property
     def updated(self) -> datetime:
@@ -49,7 +51,9 @@ def render_rss(spec: FeedSpec, site: SiteConfig) -> bytes:
     """The feed as RSS 2.0."""
     generator = _generator(spec, site)
     generator.link(href=spec.rss_url, rel="self", type="application/rss+xml")
-    generator.link(href=spec.page_url, rel="alternate")
+    # RSS keeps only feedgen's first rel=self link: the hub goes in through our extension.
+    generator.related.hub = spec.hub_url
+    generator.link(href=spec.page_url, rel="alternate")  # last: it becomes RSS <link>
     data: bytes = generator.rss_str(pretty=True, encoding="UTF-8")
     return data
 
@@ -58,6 +62,8 @@ def render_atom(spec: FeedSpec, site: SiteConfig) -> bytes:
     """The feed as Atom 1.0."""
     generator = _generator(spec, site)
     generator.link(href=spec.atom_url, rel="self", type="application/atom+xml")
+    if spec.hub_url:
+        generator.link(href=spec.hub_url, rel="hub")
     generator.link(href=spec.page_url, rel="alternate", type="text/html")
     data: bytes = generator.atom_str(pretty=True, encoding="UTF-8")
     return data
@@ -111,7 +117,24 @@ def _add_entry(generator: FeedGenerator, article: Article, site_title: str) -> N
 
 
 class _RelatedLinks(BaseExtension):  # type: ignore[misc]
-    """Feed half of the related-links extension (feedgen's RSS already declares ``atom:``)."""
+    """Feed half of the related-links extension (feedgen's RSS already declares ``atom:``).
+
+    It also writes the RSS channel's ``<atom:link rel="hub">`` (WebSub), right after the
+    self link, since feedgen's RSS writer drops every ``atom:link`` but the first self one.
+    """
+
+    def __init__(self) -> None:
+        self.hub = ""
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed.find("channel")
+        if self.hub and channel is not None:
+            hub = xml_elem(f"{{{ATOM_NS}}}link", channel, href=self.hub, rel="hub")
+            for position, element in enumerate(channel):
+                if element.tag == f"{{{ATOM_NS}}}link" and element.get("rel") == "self":
+                    channel.insert(position + 1, hub)  # moves it up from the end
+                    break
+        return feed
 
 
 class _RelatedEntryLinks(BaseEntryExtension):  # type: ignore[misc]

@@ -7,28 +7,51 @@ through one converter in ``_FIELDS``, and only http(s) links survive.
 
 from __future__ import annotations
 
+import functools
+import gc
+import logging
 import math
 import os
 import re
+import reprlib
+import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
+from datetime import time as day_start
 from pathlib import Path
-from typing import Any
+from stat import S_ISREG
+from typing import TYPE_CHECKING, Any
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from publisher.cache import Outcome, content_hash, decode, encode
 from publisher.errors import ArticleError
 from publisher.models import Article, Image, Provider, Related
 from publisher.text import one_line, xml_safe
 from publisher.urls import check_url, normalize_url
 
+if TYPE_CHECKING:
+    from publisher.cache import FileState, FolderCache
+
+log = logging.getLogger(__name__)
+
 SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DOCUMENT_SUFFIXES = (".txt", ".md")
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M)
+_OPENING = re.compile(r"---[ \t]*\r?\n")
+_CLOSING = re.compile(r"^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.M)
 _ID_NAMESPACE = uuid.NAMESPACE_URL
 _URI = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"]+\Z")
+# Worker processes pay for themselves from about a thousand documents (benchmarks/).
+PARALLEL_MIN = 1000
+CHUNK = 200
+
+Progress = Callable[[int, int], None]
+"""Told ``(done, total)`` as documents are loaded."""
 
 
 @dataclass
@@ -39,48 +62,320 @@ class LoadReport:
     rejected: list[ArticleError] = field(default_factory=list)
     warnings: list[ArticleError] = field(default_factory=list)
     documents: int = 0
+    # With the build cache: the hash of each article's document. An output file whose
+    # articles all kept theirs need not be rendered again.
+    fingerprints: dict[Path, bytes] = field(default_factory=dict)
+
+
+class _Document:
+    """A document file found by ``_scan``; its Path is made only when needed (it costs)."""
+
+    __slots__ = ("_path", "entry", "folder", "name", "stat")
+
+    def __init__(self, folder: str, entry: os.DirEntry[str], name: str) -> None:
+        self.folder = folder
+        self.entry = entry
+        self.name = name  # relative to the root, with '/': the key in the build cache
+        self.stat: os.stat_result | None = None
+        self._path: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = Path(self.folder, self.entry.name)
+        return self._path
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The documents found under a folder (and, once asked for, each file's identity)."""
+
+    root: Path
+    documents: list[_Document]
+
+
+def scan(root: Path) -> Scan:
+    """Find the documents under ``root``, for ``load_folder`` or ``unchanged_documents``."""
+    return Scan(root, _scan(root))
 
 
 def find_documents(root: Path) -> list[Path]:
     """Every ``.txt``/``.md`` file under ``root``, sorted; links leading outside are ignored."""
+    return [document.path for document in _scan(root)]
+
+
+def _scan(root: Path) -> list[_Document]:
+    """The walk of ``os.walk`` (symlinked folders are not entered, unreadable ones skipped),
+    in the order of sorted paths, keeping each file's directory entry."""
     top = root.resolve()
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
+    found: list[tuple[tuple[str, ...], _Document]] = []
+    pending: list[tuple[str, tuple[str, ...]]] = [(os.fspath(root), ())]
+    while pending:
+        folder, parts = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except OSError:
+            continue
+        for entry in listed:
+            name = entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not name.startswith(".") and not entry.is_symlink():
+                    pending.append((entry.path, (*parts, name)))
+                continue
             if name.startswith(".") or not name.endswith(DOCUMENT_SUFFIXES):
                 continue
-            path = Path(folder, name)
-            if path.is_symlink() and not path.resolve().is_relative_to(top):
+            if entry.is_symlink() and not Path(folder, name).resolve().is_relative_to(top):
                 continue
-            found.append(path)
-    return sorted(found)
+            key = (*parts, name)
+            found.append((key, _Document(folder, entry, "/".join(key))))
+    # Paths below one root sort by their parts below it.
+    found.sort(key=lambda item: item[0])
+    return [document for _, document in found]
 
 
-def load_folder(root: Path, max_bytes: int) -> LoadReport:
-    """Load every document under ``root``; a broken one is reported, never fatal."""
-    return load_documents(find_documents(root), max_bytes)
+def load_folder(
+    root: Path,
+    max_bytes: int,
+    *,
+    cache: FolderCache | None = None,
+    progress: Progress | None = None,
+    jobs: int | None = None,
+    found: Scan | None = None,
+) -> LoadReport:
+    """Load every document under ``root``; a broken one is reported, never fatal.
+
+    With ``cache``, a document whose file did not change, or whose bytes were seen
+    before, is not parsed again. Many documents are parsed in ``jobs`` processes
+    (default: one per CPU). The report is the same, in the same order, either way.
+    """
+    checked_ns = time.time_ns()  # before any read: see cache.FileState.matches
+    documents = found.documents if found is not None and found.root == root else _scan(root)
+    total = len(documents)
+    outcomes: list[Outcome | None] = [None] * total
+    hashes: list[bytes | None] = [None] * total
+    with collector_paused():
+        if cache is None:
+            todo = list(range(total))
+        else:
+            todo = _from_cache(documents, cache, max_bytes, outcomes, hashes, checked_ns)
+        if progress is not None:
+            progress(total - len(todo), total)
+        parsed = _parse_all(
+            [documents[i].path for i in todo],
+            max_bytes,
+            hashed=cache is not None,
+            progress=None if progress is None else _offset(progress, total - len(todo), total),
+            jobs=jobs,
+        )
+        for index, (hash_, outcome, record) in zip(todo, parsed, strict=True):
+            outcomes[index] = outcome
+            hashes[index] = hash_
+            document = documents[index]
+            if cache is not None and hash_ is not None and document.stat is not None:
+                cache.remember(document.name, document.stat, checked_ns, hash_, record)
+    report = LoadReport(documents=total)
+    for document, done, digest in zip(documents, outcomes, hashes, strict=True):
+        if done is None:  # pragma: no cover (every position was filled above)
+            raise RuntimeError(f"{document.path}: not loaded")
+        result, warnings = done
+        if isinstance(result, ArticleError):
+            report.rejected.append(result)
+            continue
+        report.articles.append(result)
+        report.warnings.extend(warnings)
+        if digest is not None:
+            report.fingerprints[document.path] = digest
+    return report
+
+
+def _from_cache(
+    documents: list[_Document],
+    cache: FolderCache,
+    max_bytes: int,
+    outcomes: list[Outcome | None],
+    hashes: list[bytes | None],
+    checked_ns: int,
+) -> list[int]:
+    """Fill in what the cache knows; returns the positions still to parse."""
+    todo = []
+    for index, document in enumerate(documents):
+        try:
+            document.stat = stat = document.entry.stat()
+        except OSError:
+            cache.complete = False
+            todo.append(index)  # parsing says why it cannot be read
+            continue
+        hit = cache.unchanged(document.name, stat, document.path)
+        if hit is None and cache.files and stat.st_size <= max_bytes:
+            # Touched, renamed or copied: the same bytes need not be parsed again.
+            try:
+                hash_ = content_hash(_read_bytes(document.path, max_bytes))
+            except ArticleError:
+                hash_ = None
+            known = None if hash_ is None else cache.by_content(hash_, document.path)
+            if hash_ is not None and known is not None:
+                cache.remember(document.name, stat, checked_ns, hash_, None)
+                hit = (hash_, known)
+        if hit is None:
+            todo.append(index)
+        else:
+            hashes[index], outcomes[index] = hit
+    return todo
+
+
+def unchanged_documents(found: Scan, cache: FolderCache) -> list[tuple[str, FileState]] | None:
+    """Every document found with its cached state, if each one is provably the file the
+    cache parsed (same identity, not modified around that time); else None."""
+    states = []
+    files = cache.files
+    for document in found.documents:
+        try:
+            stat = document.entry.stat()
+        except OSError:
+            return None
+        known = files.get(document.name)
+        if known is None or not known.matches(stat):
+            return None
+        states.append((document.name, known))
+    return states
+
+
+def _offset(progress: Progress, done: int, total: int) -> Callable[[int], None]:
+    return lambda count: progress(done + count, total)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Loading allocates millions of short-lived containers and no cycles; the cyclic
+    collector would walk every article loaded so far again and again (about 10 %)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+Parsed = tuple[bytes | None, Outcome, str | None]
+
+
+def _parse_all(
+    paths: list[Path],
+    max_bytes: int,
+    *,
+    hashed: bool,
+    progress: Callable[[int], None] | None,
+    jobs: int | None,
+) -> Iterator[Parsed]:
+    """Parse ``paths``, yielding (content hash, outcome, record for the cache) in order;
+    one at a time, so that a hundred thousand records never wait in memory together."""
+    workers = min(jobs or cpu_count(), max(len(paths) // CHUNK, 1))
+    done = 0
+    if workers > 1 and len(paths) >= PARALLEL_MIN:
+        try:
+            for chunk in _parse_in_workers(paths, max_bytes, workers):
+                for digest, text in chunk:
+                    yield digest, decode(text, paths[done], fresh=True), text
+                    done += 1
+                if progress is not None:
+                    progress(done)
+        except (OSError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError
+            log.warning("parsing in worker processes failed (%s); going on in this one", exc)
+    for path in paths[done:]:
+        hash_, outcome, warnings = _parse_one(path, max_bytes, hashed=hashed)
+        record = encode(outcome, warnings) if hash_ is not None else None
+        yield hash_, (outcome, warnings), record
+        done += 1
+        if progress is not None and done % CHUNK == 0:
+            progress(done)
+    if progress is not None:
+        progress(done)
+
+
+def _parse_in_workers(
+    paths: list[Path], max_bytes: int, workers: int
+) -> Iterator[list[tuple[bytes | None, str]]]:
+    """Chunks of ``paths`` parsed by a pool of processes, in order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork is the cheapest start, but unsafe once other threads exist (the scheduler's).
+    methods = multiprocessing.get_all_start_methods()
+    if threading.active_count() == 1 and "fork" in methods:
+        method = "fork"
+    else:
+        method = "forkserver" if "forkserver" in methods else "spawn"
+    chunks = [[str(path) for path in paths[i : i + CHUNK]] for i in range(0, len(paths), CHUNK)]
+    context = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield from pool.map(_parse_chunk, chunks, [max_bytes] * len(chunks))
+
+
+def _parse_chunk(paths: list[str], max_bytes: int) -> list[tuple[bytes | None, str]]:
+    """In a worker process: parse a few hundred documents into cache records."""
+    with collector_paused():
+        results = []
+        for name in paths:
+            hash_, outcome, warnings = _parse_one(Path(name), max_bytes, hashed=True)
+            results.append((hash_, encode(outcome, warnings)))
+        return results
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def load_documents(paths: Iterable[Path], max_bytes: int) -> LoadReport:
-    """Load ``paths`` in order; see ``load_document``."""
+    """Load ``paths`` in order, in this process and without the cache; see ``load_document``."""
     report = LoadReport()
     for path in paths:
         report.documents += 1
-        try:
-            article, warnings = load_document(path, read_document(path, max_bytes))
-        except ArticleError as error:
-            report.rejected.append(error)
+        _, outcome, warnings = _parse_one(path, max_bytes, hashed=False)
+        if isinstance(outcome, ArticleError):
+            report.rejected.append(outcome)
             continue
-        report.articles.append(article)
+        report.articles.append(outcome)
         report.warnings.extend(warnings)
     return report
 
 
+def _parse_one(
+    path: Path, max_bytes: int, *, hashed: bool
+) -> tuple[bytes | None, Article | ArticleError, list[ArticleError]]:
+    """One document's outcome, and the hash of its bytes when ``hashed`` (for the cache)."""
+    try:
+        data = _read_bytes(path, max_bytes)
+    except ArticleError as error:
+        return None, error, []
+    hash_ = content_hash(data) if hashed else None
+    try:
+        article, warnings = load_document(path, _decode_text(path, data))
+    except ArticleError as error:
+        return hash_, error, []
+    return hash_, article, warnings
+
+
 def read_document(path: Path, max_bytes: int) -> str:
     """The document's text, refusing files too large or not UTF-8."""
+    return _decode_text(path, _read_bytes(path, max_bytes))
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
     try:
-        with path.open("rb") as handle:
+        # Non-blocking, so a FIFO named like a document cannot hang the build.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(descriptor, "rb") as handle:
+            if not S_ISREG(os.fstat(descriptor).st_mode):
+                raise ArticleError(path, "file", "not a regular file")
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise ArticleError(path, "file", f"cannot read: {exc.strerror or exc}") from exc
@@ -88,6 +383,10 @@ def read_document(path: Path, max_bytes: int) -> str:
         raise ArticleError(
             path, "file", f"larger than the {max_bytes}-byte limit (input.max_bytes)"
         )
+    return data
+
+
+def _decode_text(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -96,19 +395,28 @@ def read_document(path: Path, max_bytes: int) -> str:
 
 def load_document(path: Path, text: str) -> tuple[Article, list[ArticleError]]:
     """Parse one document; returns the article and the problems that did not stop it."""
-    match = _FRONT_MATTER.match(text)
-    if match is None:
+    opening = _OPENING.match(text)
+    closing = None if opening is None else _CLOSING.search(text, opening.end())
+    if opening is None or closing is None:
         raise ArticleError(
             path,
             "front matter",
             "missing: the file must start with a '---' line and close it with another",
         )
+    front = text[opening.end() : closing.start()]
     try:
-        data = yaml.load(match.group(1), Loader=SafeLoader)
+        data = _read_block_yaml(front)
+        if data is None:
+            data = yaml.load(front, Loader=_DocumentLoader)
     except yaml.YAMLError as exc:
         raise ArticleError(path, "front matter", f"not valid YAML ({_yaml_reason(exc)})") from None
     except RecursionError:
         raise ArticleError(path, "front matter", "nested too deeply") from None
+    except (ValueError, OverflowError) as exc:  # an impossible date such as 2023-13-45
+        raise ArticleError(path, "front matter", f"not valid YAML ({exc})") from None
+    except Exception as exc:  # PyYAML's constructors fail in other ways too (!!timestamp "x")
+        reason = f"not valid YAML ({type(exc).__name__}: {exc})"
+        raise ArticleError(path, "front matter", reason) from None
     if not isinstance(data, dict):
         raise ArticleError(
             path, "front matter", f"expected a mapping of fields, got {_describe(data)}"
@@ -128,10 +436,78 @@ def load_document(path: Path, text: str) -> tuple[Article, list[ArticleError]]:
         topics=fields.topics("topics"),
         images=fields.images("images"),
         related=fields.related("related"),
-        body=xml_safe(text[match.end() :]).strip(),
+        body=xml_safe(text[closing.end() :]).strip(),
         source_path=path,
     )
     return article, fields.warnings
+
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_SCALARS = {
+    f"tag:yaml.org,2002:{name}": SafeLoader.yaml_constructors[f"tag:yaml.org,2002:{name}"]
+    for name in ("null", "bool", "int", "float", "timestamp")
+}
+
+
+class _NotPlain(Exception):
+    """The document uses aliases, merge keys, explicit tags or complex keys."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _implicit_tag(value: str) -> str:
+    """The tag of a plain scalar: depends on its text alone (keys and words repeat a lot)."""
+    tag: str = _RESOLVER.resolve(ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return tag
+
+
+_RESOLVER = yaml.resolver.Resolver()
+_RESOLVER.yaml_implicit_resolvers = SafeLoader.yaml_implicit_resolvers
+
+
+class _DocumentLoader(SafeLoader):  # type: ignore[valid-type,misc]
+    """The safe loader, quicker on plain documents (trees of mappings, lists and scalars):
+    plain scalars' tags are remembered, and such trees are built without the generic
+    machinery. Anything else, and any error, is left to the safe loader's own code, so
+    the result is always exactly its own."""
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> Any:
+        if kind is ScalarNode and implicit[0] and not self.yaml_path_resolvers:
+            return _implicit_tag(value)
+        return super().resolve(kind, value, implicit)
+
+    def construct_document(self, node: Node) -> Any:
+        try:
+            return _plain(self, node, set())
+        except Exception:
+            return super().construct_document(node)
+
+
+def _plain(loader: Any, node: Node, seen: set[int]) -> Any:
+    kind = node.__class__
+    tag = node.tag
+    if kind is ScalarNode:
+        if tag == _STR:
+            return node.value
+        construct = _SCALARS.get(tag)
+        if construct is None:
+            raise _NotPlain
+        return construct(loader, node)
+    if id(node) in seen:  # an alias: the safe loader shares the object (and stops bombs)
+        raise _NotPlain
+    seen.add(id(node))
+    if kind is MappingNode and tag == _MAP:
+        mapping = {}
+        for key_node, value_node in node.value:
+            if key_node.__class__ is not ScalarNode:
+                raise _NotPlain
+            mapping[_plain(loader, key_node, seen)] = _plain(loader, value_node, seen)
+        return mapping
+    if kind is SequenceNode and tag == _SEQ:
+        return [_plain(loader, item, seen) for item in node.value]
+    raise _NotPlain
 
 
 class _Fields:
@@ -199,7 +575,7 @@ class _Fields:
         if isinstance(value, datetime):
             moment = value
         elif isinstance(value, date):
-            moment = datetime.combine(value, time())
+            moment = datetime.combine(value, day_start())
         elif isinstance(value, str):
             try:
                 moment = datetime.fromisoformat(value.strip())
@@ -336,7 +712,15 @@ class _Fields:
 
 def _text(value: object) -> str | None:
     """Clean one-line text, or None when ``value`` is not text."""
-    return one_line(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    return value if _ONE_LINE.fullmatch(value) else one_line(value)
+
+
+# Text that ``one_line`` would leave as it is: words of characters XML can carry,
+# separated by single spaces (most titles and excerpts; checking is cheaper than cleaning).
+_WORD = "[^\\s\x00-\x08\x0e-\x1f\ud800-\udfff\ufffe\uffff]+"
+_ONE_LINE = re.compile(f"(?:{_WORD}(?: {_WORD})*)?")
 
 
 def _number(value: object) -> float | None:
@@ -355,11 +739,15 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 2, 4, 4, 40
+
+
 def _describe(value: object) -> str:
     if value is None:
         return "nothing (null)"
     kind = {dict: "a mapping", list: "a list", str: "text", bool: "a boolean"}.get(type(value))
-    text = repr(value)
+    text = _SHORT.repr(value) if isinstance(value, list | dict) else repr(value)  # alias bombs
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{kind or type(value).__name__} {text}"
@@ -370,3 +758,142 @@ def _yaml_reason(exc: yaml.YAMLError) -> str:
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     where = f"line {mark.line + 2}, column {mark.column + 1}: " if mark is not None else ""
     return f"{where}{problem}"
+
+
+# --- a reader for the block YAML that documents are written in ------------------------------
+#
+# Almost every document is a few dozen lines of block mappings and lists whose values are
+# double-quoted strings without escapes or one-line plain scalars. ``_read_block_yaml``
+# reads exactly that subset directly from the lines, three to four times faster than
+# building libyaml's node tree, and gives up (returns None) at the first thing outside it:
+# then the safe loader reads the document, so the result is always the safe loader's.
+# tests/test_fastpaths.py checks the two agree on generated documents and on near misses.
+
+# Each line: indentation, an optional "- ", an optional "key:", then the rest, made only
+# of characters libyaml takes as they are (no tab, CR, NEL, BOM, line or paragraph
+# separator), trailing spaces aside. A line that does not match makes the count short.
+_BLOCK_LINES = re.compile(
+    r"^( *)(- +)?(?:([A-Za-z_][A-Za-z0-9_]*):(?: +|$))?"
+    "([\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*)$",
+    re.M,
+)
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_Line = tuple[int, bool, str | None, str]  # indentation, list item, key, the rest
+
+
+class _NotBlock(Exception):
+    """The text uses YAML beyond what ``_read_block_yaml`` reads."""
+
+
+def _read_block_yaml(text: str) -> dict[str, Any] | None:
+    """The front matter as the safe loader reads it, or None if it is not plain block YAML."""
+    lines: list[_Line] = []
+    append = lines.append
+    count = 0
+    for match in _BLOCK_LINES.finditer(text):
+        count += 1
+        spaces, dash, key, rest = match.groups()
+        if rest and rest[-1] == " ":
+            rest = rest.rstrip(" ")
+        if dash:
+            indent = len(spaces)
+            if key is None:
+                if not rest:
+                    return None  # "-" alone
+                append((indent, True, None, rest))
+                continue
+            append((indent, True, None, ""))
+            append((indent + len(dash), False, key, rest))
+        elif key is not None:
+            append((len(spaces), False, key, rest))
+        elif rest:
+            return None  # a line that is neither a key nor a list item
+    if count != text.count("\n") + 1 or not lines or lines[0][0] != 0 or lines[0][1]:
+        return None
+    try:
+        data, end = _block_mapping(lines, 0, 0, len(lines))
+    except _NotBlock:
+        return None
+    except Exception:  # a value the constructors refuse: the safe loader says how
+        return None
+    return data if end == len(lines) else None
+
+
+def _block_mapping(
+    lines: list[_Line], index: int, indent: int, end: int
+) -> tuple[dict[str, Any], int]:
+    mapping: dict[Any, Any] = {}
+    while index < end:
+        column, _, key, rest = lines[index]
+        if column < indent:
+            break
+        if column > indent or key is None:
+            raise _NotBlock
+        index += 1
+        name = _block_key(key)
+        if rest:
+            if rest[0] == '"' and rest.find('"', 1) == len(rest) - 1 and "\\" not in rest:
+                mapping[name] = rest[1:-1]  # the usual "text": nothing to resolve
+            else:
+                mapping[name] = _block_scalar(rest)
+        elif index < end and lines[index][0] > indent:
+            mapping[name], index = _block_value(lines, index, end)
+        elif index < end and lines[index][0] == indent and lines[index][1]:
+            raise _NotBlock  # a list at its key's indentation
+        else:
+            mapping[name] = None
+    return mapping, index
+
+
+def _block_value(lines: list[_Line], index: int, end: int) -> tuple[Any, int]:
+    column, item, _, _ = lines[index]
+    if not item:
+        return _block_mapping(lines, index, column, end)
+    sequence: list[Any] = []
+    while index < end:
+        at, item, _, rest = lines[index]
+        if at < column:
+            break
+        if at > column or not item:
+            raise _NotBlock
+        index += 1
+        if rest:
+            if rest[0] == '"' and rest.find('"', 1) == len(rest) - 1 and "\\" not in rest:
+                sequence.append(rest[1:-1])
+            else:
+                sequence.append(_block_scalar(rest))
+        else:  # "- key: ...": a mapping begins on the item's line
+            value, index = _block_mapping(lines, index, lines[index][0], end)
+            sequence.append(value)
+    return sequence, index
+
+
+@functools.lru_cache(maxsize=1024)
+def _block_key(text: str) -> Any:
+    """A key such as ``title`` (or ``yes``: YAML 1.1 makes that a boolean)."""
+    return _block_scalar(text)
+
+
+def _block_scalar(text: str) -> Any:
+    first = text[0]
+    if first == '"':
+        if text.find('"', 1) != len(text) - 1 or len(text) < 2 or "\\" in text:
+            raise _NotBlock
+        return text[1:-1]
+    if (
+        (first in _INDICATORS and not (first == "-" and text[1:2].isdigit()))
+        or ": " in text
+        or "#" in text
+        or text[-1] == ":"
+    ):
+        raise _NotBlock
+    tag = _implicit_tag(text)
+    if tag == _STR:
+        return text
+    if tag == _INT and text.isascii() and text.isdigit() and (first != "0" or len(text) == 1):
+        return int(text)  # what construct_yaml_int gives for plain decimals
+    construct = _SCALARS.get(tag)
+    if construct is None:
+        raise _NotBlock
+    return construct(_CONSTRUCTOR, ScalarNode(tag, text))

@@ -98,6 +98,13 @@ class OutputFolder:
         else:
             self.summary.unchanged.append(name)
 
+    def keep(self, name: str) -> None:
+        """Count ``name`` as produced by this run and unchanged, without touching it (the
+        build cache knows its inputs did not change)."""
+        self.path(name)
+        self._produced.add(name)
+        self.summary.unchanged.append(name)
+
     def finish(self, keep: Iterable[str] = ()) -> WriteSummary:
         """Remove files an earlier run produced and this one did not; record the manifest."""
         produced = self._produced | set(keep)

@@ -1,16 +1,22 @@
-"""The feed folder's front door: ``index.html`` (with autodiscovery) and ``index.opml``."""
+"""The feed folder's pages: ``index.html`` and a page per topic (with autodiscovery), and
+``index.opml``."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from publisher.config import SiteConfig
 from publisher.feeds import FeedSpec
+from publisher.models import Article, Image
 from publisher.templating import environment
-from publisher.text import xml_safe
+from publisher.text import one_line, shorten, xml_safe
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+EXCERPT_CHARS = 600
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,64 @@ def render_index_html(site: SiteConfig, all_feeds: FeedLink, topics: Sequence[Fe
     template = environment().get_template("index.html.j2")
     page = template.render(
         site=site, all_feeds=all_feeds, topics=topics, updated=all_feeds.spec.updated
+    )
+    return xml_safe(page).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class PageEntry:
+    """One article as a topic page shows it: display text and checked URLs only."""
+
+    title: str
+    url: str
+    provider: str
+    published_iso: str
+    published_label: str
+    excerpt: str
+    image: Image | None
+
+    @classmethod
+    def of(cls, article: Article) -> PageEntry:
+        image = article.image
+        if image is not None:
+            # Without an alt of its own the picture adds nothing to the headline beside it.
+            image = Image(image.url, image.width, image.height, one_line(image.alt))
+        moment = article.published_at.astimezone(UTC)
+        return cls(
+            title=one_line(article.title),
+            url=article.url,
+            provider=one_line(article.provider.name) if article.provider else "",
+            published_iso=moment.isoformat(),
+            published_label=day_label(moment),
+            excerpt=shorten(one_line(article.excerpt), EXCERPT_CHARS),
+            image=image,
+        )
+
+
+def day_label(moment: datetime) -> str:
+    """``23 Nov 2026`` whatever the process locale (strftime's %b follows it)."""
+    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+
+
+def render_topic_html(spec: FeedSpec, site: SiteConfig, name: str) -> bytes:
+    """The page of topic ``name``: its feed's articles newest first, autodiscovery of its
+    feeds and a subscribe block.
+
+    It depends on nothing but the topic's feed and the site, like the topic's feeds (and
+    takes its arguments in their order, so the pipeline renders all three alike).
+    """
+    template = environment().get_template("topic.html.j2")
+    updated = spec.updated.astimezone(UTC)
+    page = template.render(
+        site=site,
+        name=name,
+        count=len(spec.articles),
+        spec=spec,
+        entries=[PageEntry.of(article) for article in spec.articles],
+        updated=updated,
+        updated_label=day_label(updated),
+        home_url=site.url,
+        opml_url=f"{site.url}index.opml",
     )
     return xml_safe(page).encode("utf-8")
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 SAFE_SCHEMES = frozenset({"http", "https"})
+# ``\s`` is exactly ``str.isspace`` (both use Py_UNICODE_ISSPACE); one C scan, not a loop.
+_UNSAFE_CHARACTERS = re.compile(r"[\s\x00-\x1f\x7f]")
+# The common case of ``normalize_url``: a plain http(s) address with a simple host and no
+# port, user, query or fragment, whose canonical form needs no URL parsing at all.
+_PLAIN_URL = re.compile(r"(https?)://([A-Za-z0-9.-]+)(/[^?#\s\x00-\x1f\x7f]*)?", re.ASCII)
+# The common case of ``check_url``: nothing but a host between the scheme and the path.
+_SIMPLE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?:[/?#][^\s\x00-\x1f\x7f]*)?")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TRACKING_PREFIXES = ("utm_",)
 _TRACKING_KEYS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid"})
@@ -12,7 +20,9 @@ _TRACKING_KEYS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid"})
 
 def check_url(value: str) -> str:
     """Return the reason ``value`` is not a publishable absolute http(s) URL, or ''."""
-    if any(ch.isspace() or ord(ch) < 0x20 or ch == "\x7f" for ch in value):
+    if _SIMPLE_URL.fullmatch(value):
+        return ""  # no space or control character; an http(s) scheme, a host and no port
+    if _UNSAFE_CHARACTERS.search(value):
         return "contains whitespace or control characters"
     try:
         parts = urlsplit(value)
@@ -33,6 +43,11 @@ def check_url(value: str) -> str:
 
 def normalize_url(url: str) -> str:
     """Canonical form used to spot one story published twice; never shown to readers."""
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is not None:  # same result as below, ten times faster (tests/test_fastpaths.py)
+        host = plain[2].lower().removeprefix("www.")
+        if host:
+            return f"https://{host}{(plain[3] or '').rstrip('/') or '/'}"
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().removeprefix("www.")

@@ -1,0 +1,338 @@
+"""The build cache changes how long a build takes, never what it writes."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from publisher import cache as build_cache
+from publisher import loader
+from publisher.config import Config, parse_config
+from publisher.pipeline import build
+from publisher.progress import TerminalProgress
+
+REPO = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("generate", REPO / "benchmarks" / "generate.py")
+assert _spec is not None and _spec.loader is not None
+generate = importlib.util.module_from_spec(_spec)
+sys.modules["generate"] = generate
+_spec.loader.exec_module(generate)
+
+BROKEN = {
+    "broken/not-yaml.txt": "---\ntitle: [unclosed\n---\n",
+    "broken/no-front-matter.md": "just text\n",
+    "broken/bad-date.txt": (
+        "---\ntitle: Bad date\nwebUrl: https://example.org/bad\n"
+        "publishedDateTime: 2026-02-30T10:00:00Z\nquality: 80\npublished: true\n---\n"
+    ),
+    "broken/warning.txt": (
+        "---\ntitle: With a bad image\nwebUrl: https://example.org/warn\n"
+        "publishedDateTime: 2026-11-02T10:00:00Z\nquality: 80\npublished: true\n"
+        "topics: [AI]\nimages:\n  - url: javascript:alert(1)\n---\n"
+    ),
+    "broken/latin1.txt": b"---\ntitle: caf\xe9\n---\n",
+}
+
+
+def write_corpus(folder: Path, count: int = 60) -> None:
+    generate.generate(folder, count)
+    for name, text in BROKEN.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+
+
+def make_config(tmp_path: Path, **sections: object) -> Config:
+    data: dict[str, object] = {
+        "site": {"url": "https://feeds.example.org/", "title": "Cache test"},
+        "paths": {"state": str(tmp_path / "state" / "state.sqlite")},
+    }
+    data.update(sections)
+    return parse_config(data)
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.name.startswith(".publisher-manifest.json.")
+    }
+
+
+class Builds:
+    """Builds the same seeds twice: into a folder kept with the cache, and from scratch."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.seeds = tmp_path / "seeds"
+        self.cached = tmp_path / "cached"
+        self.config = make_config(tmp_path)
+        write_corpus(self.seeds)
+        self.rounds = 0
+
+    def check(self, config: Config | None = None) -> None:
+        """A cached build and an uncached one into a new folder give the same bytes."""
+        config = config or self.config
+        self.rounds += 1
+        cached = build(config, seeds=self.seeds, out=self.cached)
+        fresh_out = self.tmp / f"fresh-{self.rounds}"
+        fresh = build(config, seeds=self.seeds, out=fresh_out, use_cache=False)
+        assert files(self.cached) == files(fresh_out)
+        assert [str(p) for p in cached.problems] == [str(p) for p in fresh.problems]
+        assert cached.summary().split("; ")[0] == fresh.summary().split("; ")[0]
+        assert cached.report.articles == fresh.report.articles
+        assert [a.source_path for a in cached.report.articles] == [
+            a.source_path for a in fresh.report.articles
+        ]
+        assert cached.selection == fresh.selection
+
+
+@pytest.fixture
+def builds(tmp_path: Path) -> Builds:
+    return Builds(tmp_path)
+
+
+def cache_file(tmp_path: Path) -> Path:
+    return tmp_path / "state" / build_cache.CACHE_NAME
+
+
+def test_cached_builds_write_the_same_bytes_through_every_kind_of_change(builds: Builds) -> None:
+    seeds = builds.seeds
+    builds.check()  # cold
+    builds.check()  # nothing changed
+    first = sorted(seeds.rglob("*.txt"))
+    # An edit that changes what is published: new title, excerpt and quality.
+    generate.write_article(seeds, 3, revision=1)
+    builds.check()
+    # An edit keeping the size, with the mtime set back: caught by the changed mtime.
+    path = first[5]
+    text = path.read_text(encoding="utf-8")
+    stat = path.stat()
+    path.write_text(text.replace("quality: ", "quality:\t", 1).replace("\t", " ", 1))
+    edited = text.replace('title: "', 'title: "X', 1).replace("category: news", "category: new", 1)
+    path.write_text(edited if len(edited) == len(text) else text.replace("e", "E", 1))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - 5_000_000_000))
+    builds.check()
+    # A rename, a copy, a deletion, a new article and a touched one.
+    first[7].rename(first[7].with_name("renamed-" + first[7].name))
+    shutil.copyfile(first[8], seeds / "copy-of-eight.txt")
+    first[9].unlink()
+    generate.write_article(seeds, 500)
+    os.utime(first[10])
+    builds.check()
+    # A document turning bad, and a bad one turning good.
+    first[11].write_text("---\ntitle: [broken\n---\n")
+    (seeds / "broken" / "not-yaml.txt").write_text(generate.article_text(600))
+    builds.check()
+    # Every topic of one article removed: its feeds disappear from both.
+    builds.check()
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [
+        {"feeds": {"max_items": 3}},
+        {"site": {"url": "https://other.example.org/", "title": "Renamed"}},
+        {"selection": {"min_quality": 70, "topics": {"AI": 30}}},
+        {"input": {"max_bytes": 3500}},
+    ],
+)
+def test_a_settings_change_is_seen(builds: Builds, sections: dict[str, object]) -> None:
+    builds.check()
+    changed = make_config(builds.tmp, **sections)
+    builds.check(changed)
+    builds.check(changed)
+    builds.check()  # and back
+
+
+def test_an_output_file_changed_by_hand_is_written_again(builds: Builds) -> None:
+    builds.check()
+    (builds.cached / "all.rss.xml").write_text("tampered")
+    (builds.cached / "index.html").unlink()
+    builds.check()
+
+
+def test_a_corrupt_cache_file_is_ignored_and_rebuilt(builds: Builds, tmp_path: Path) -> None:
+    builds.check()
+    path = cache_file(tmp_path)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.write_bytes(b"this is not a database" * 100)
+    builds.check()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM documents").fetchone()[0] > 0
+
+
+def test_a_damaged_record_is_parsed_again(builds: Builds, tmp_path: Path) -> None:
+    builds.check()
+    with sqlite3.connect(cache_file(tmp_path)) as db:
+        rows = db.execute("SELECT hash, record FROM documents").fetchall()
+        # A flipped byte (checksum no longer matches), then a record of the wrong shape
+        # with a matching checksum: both are ignored, never used.
+        hash_, record = rows[0]
+        db.execute("UPDATE documents SET record = ? WHERE hash = ?", (record[:-3] + "]]]", hash_))
+        for hash_, record in rows[1:]:
+            bad = record.replace('"https://', '"javascript://', 1).replace("true", '"yes"', 1)
+            bad = '{"not": "a record"}' if bad == record else bad
+            db.execute(
+                "UPDATE documents SET record = ?, crc = ? WHERE hash = ?",
+                (bad, build_cache._crc(bad), hash_),
+            )
+        # The files look changed, so every document is looked up by its content.
+        db.execute("UPDATE files SET mtime_ns = mtime_ns - 1")
+    builds.check()
+
+
+def test_a_new_version_empties_the_cache(
+    builds: Builds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds.check()
+    with sqlite3.connect(cache_file(tmp_path)) as db:
+        db.execute('UPDATE documents SET record = \'["!", "title", "stale"]\'')
+        db.execute("UPDATE documents SET crc = ?", (build_cache._crc('["!", "title", "stale"]'),))
+    monkeypatch.setattr(build_cache, "__version__", "99.0")
+    builds.check()
+    with sqlite3.connect(cache_file(tmp_path)) as db:
+        stale = db.execute("SELECT count(*) FROM documents WHERE record LIKE '%stale%'")
+        assert stale.fetchone()[0] == 0
+
+
+def test_a_build_with_nothing_to_do_reports_what_the_last_one_did(builds: Builds) -> None:
+    first = build(builds.config, seeds=builds.seeds, out=builds.cached)
+    again = build(builds.config, seeds=builds.seeds, out=builds.cached)
+    assert again.output.written == [] and again.output.removed == []
+    assert sorted(again.output.unchanged) == sorted(first.output.written)
+    assert [str(p) for p in again.problems] == [str(p) for p in first.problems]
+    assert again.summary().split("; ")[0] == first.summary().split("; ")[0]
+    assert again.report.articles == first.report.articles  # read when asked for
+    assert again.selection == first.selection
+
+
+def test_an_unusable_cache_folder_only_costs_time(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    write_corpus(seeds, 10)
+    (tmp_path / "state").write_text("a file where the state folder should be")
+    config = make_config(tmp_path)
+    build(config, seeds=seeds, out=tmp_path / "a")
+    build(config, seeds=seeds, out=tmp_path / "b", use_cache=False)
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+
+
+def test_parallel_parsing_gives_the_same_report_in_the_same_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeds = tmp_path / "seeds"
+    write_corpus(seeds, 90)
+    (seeds / "unreadable.txt").mkdir()  # a folder named like a document: skipped by both
+    monkeypatch.setattr(loader, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(loader, "CHUNK", 7)
+    serial = loader.load_folder(seeds, 1 << 20, jobs=1)
+    parallel = loader.load_folder(seeds, 1 << 20, jobs=2)
+    assert parallel.articles == serial.articles
+    assert [a.source_path for a in parallel.articles] == [a.source_path for a in serial.articles]
+    assert [str(e) for e in parallel.rejected] == [str(e) for e in serial.rejected]
+    assert [str(e) for e in parallel.warnings] == [str(e) for e in serial.warnings]
+    assert len(serial.rejected) == 4 and len(serial.warnings) == 1
+    reference = loader.load_documents(loader.find_documents(seeds), 1 << 20)
+    assert reference.articles == serial.articles
+    assert [str(e) for e in reference.rejected] == [str(e) for e in serial.rejected]
+
+
+def test_records_round_trip_every_field(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    write_corpus(seeds, 40)
+    report = loader.load_folder(seeds, 1 << 20, jobs=1)
+    for article in report.articles:
+        again, warnings = build_cache.decode(build_cache.encode(article, []), article.source_path)
+        assert again == article and warnings == []
+        assert again.published_at.utcoffset() == article.published_at.utcoffset()
+    for error in report.rejected:
+        again, _ = build_cache.decode(build_cache.encode(error, []), error.path)
+        assert str(again) == str(error)
+
+
+def test_the_cli_builds_the_same_with_and_without_the_cache(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from publisher.cli import main
+
+    seeds = tmp_path / "seeds"
+    write_corpus(seeds, 30)
+    config = tmp_path / "publisher.yaml"
+    config.write_text(
+        'site:\n  url: "https://feeds.example.org/"\npaths:\n  state: state/s.sqlite\n'
+    )
+    runner = CliRunner()
+    args = ["build", "--config", str(config), "--seeds", str(seeds)]
+    first = runner.invoke(main, [*args, "--out", str(tmp_path / "a")])
+    second = runner.invoke(main, [*args, "--out", str(tmp_path / "a")])
+    plain = runner.invoke(main, [*args, "--out", str(tmp_path / "b"), "--no-cache"])
+    assert first.exit_code == second.exit_code == plain.exit_code == 0
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+    # In a pipe: the problems and one summary line, no progress bar.
+    assert first.stderr == second.stderr == plain.stderr
+    assert len(first.stderr.splitlines()) == 5
+    assert first.stdout.startswith("Done: 35 documents read, 4 rejected")
+    assert second.stdout.split("; ")[1].startswith("0 files written, ")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_drawn_on_a_terminal_only_for_big_jobs() -> None:
+    screen = Terminal()
+    bar = TerminalProgress("Reading documents", stream=screen, minimum=100)
+    bar(0, 50)
+    assert not bar.drawing
+    bar = TerminalProgress("Reading documents", stream=screen, minimum=100)
+    for done in range(0, 5001, 500):
+        bar(done, 5000)
+    bar.close()
+    assert "Reading documents" in screen.getvalue()
+    assert "5000/5000" in screen.getvalue()
+    assert "/s" in screen.getvalue()
+    piped = io.StringIO()
+    bar = TerminalProgress("Reading documents", stream=piped, minimum=1)
+    bar(10, 5000)
+    bar.close()
+    assert piped.getvalue() == ""
+
+
+def test_parsing_beside_other_threads_does_not_fork(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scheduler builds from a thread; forking a threaded process can deadlock the child.
+    import threading
+
+    seeds = tmp_path / "seeds"
+    write_corpus(seeds, 30)
+    monkeypatch.setattr(loader, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(loader, "CHUNK", 8)
+    results: list[loader.LoadReport] = []
+    worker = threading.Thread(
+        target=lambda: results.append(loader.load_folder(seeds, 1 << 20, jobs=2))
+    )
+    stop = threading.Event()
+    bystander = threading.Thread(target=stop.wait)
+    bystander.start()
+    try:
+        worker.start()
+        worker.join(timeout=60)
+    finally:
+        stop.set()
+        bystander.join()
+    serial = loader.load_folder(seeds, 1 << 20, jobs=1)
+    assert results and results[0].articles == serial.articles
+    assert [str(e) for e in results[0].rejected] == [str(e) for e in serial.rejected]
