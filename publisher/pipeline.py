@@ -212,14 +212,39 @@ def build(
         selection = select(report.articles, config.selection)
         folder = OutputFolder(target)
         renders = Renders(cache, folder, salt, defer=True)
-        write_feeds(folder, selection, config.site, config.feeds, renders, report.fingerprints)
+        write_feeds(
+            folder,
+            selection,
+            config.site,
+            config.feeds,
+            renders,
+            report.fingerprints,
+            hub=config.websub.hub,
+        )
         renders.flush(render_all)
         summary = folder.finish()
         renders.save()
         if cache is not None and known is not None:
             snapshot = _snapshot(salt, root, known, report, selection, folder)
             cache.save_snapshot(root, target, snapshot)
+    announce_changed_feeds(config, summary)
     return BuildResult(report, selection, summary, time.perf_counter() - started)
+
+
+FEED_SUFFIXES = (".rss.xml", ".atom.xml", ".json")
+
+
+def announce_changed_feeds(config: Config, summary: WriteSummary) -> list[str]:
+    """Tell the WebSub hub (if any) about the feeds this build rewrote; returns the refused.
+
+    Called once every file is in place; a hub problem is logged and never fails the build.
+    """
+    changed = [f"{config.site.url}{n}" for n in summary.written if n.endswith(FEED_SUFFIXES)]
+    if not config.websub.hub or not changed:
+        return []
+    from publisher.websub import notify_hub
+
+    return notify_hub(config.websub.hub, changed, config.websub.timeout, config.websub.retries)
 
 
 def render_all(jobs: list[Callable[[], bytes]]) -> list[bytes]:
@@ -335,16 +360,14 @@ def _load(
     found: Scan | None = None,
 ) -> LoadReport:
     _seeds_folder(config, root)
-    report = load_folder(
-        root, config.input.max_bytes, cache=known, progress=progress, found=found
-    )
+    report = load_folder(root, config.input.max_bytes, cache=known, progress=progress, found=found)
     if cache is not None and known is not None:
         cache.save_folder(known)
     return report
 
 
 def feed_links(
-    selection: Selection, site: SiteConfig, settings: FeedsConfig
+    selection: Selection, site: SiteConfig, settings: FeedsConfig, hub: str = ""
 ) -> tuple[FeedLink, list[FeedLink]]:
     """The ``all`` feed and one feed per topic, with their public names and addresses."""
     from publisher.feeds import FeedSpec
@@ -356,7 +379,10 @@ def feed_links(
             description=description,
             rss_url=f"{site.url}{slug}.rss.xml",
             atom_url=f"{site.url}{slug}.atom.xml",
-            page_url=site.url,
+            json_url=f"{site.url}{slug}.json",
+            # The index page is the `all` feed's page; every topic has its own.
+            page_url=site.url if slug == "all" else f"{site.url}{slug}.html",
+            hub_url=hub,
             articles=articles[: settings.max_items],
         )
         return FeedLink(name=name, slug=slug, spec=spec)
@@ -385,6 +411,7 @@ def write_feeds(
     settings: FeedsConfig,
     renders: Renders | None = None,
     fingerprints: Mapping[Path, bytes] | None = None,
+    hub: str = "",
 ) -> None:
     """Render every feed and the two index files into ``folder``.
 
@@ -393,9 +420,10 @@ def write_feeds(
     """
     # Imported here: feedgen, lxml and Jinja are not needed by a build with nothing to do.
     from publisher.feeds import render_atom, render_rss
-    from publisher.pages import render_index_html, render_opml
+    from publisher.jsonfeed import render_json_feed
+    from publisher.pages import render_index_html, render_opml, render_topic_html
 
-    everything, topics = feed_links(selection, site, settings)
+    everything, topics = feed_links(selection, site, settings, hub)
     renders = renders or Renders(None, folder, b"")
     prints = fingerprints or {}
     for feed in (everything, *topics):
@@ -404,6 +432,12 @@ def write_feeds(
         atom = functools.partial(render_atom, feed.spec, site)
         renders.write(f"{feed.slug}.rss.xml", inputs, rss)
         renders.write(f"{feed.slug}.atom.xml", inputs, atom)
+        renders.write(
+            f"{feed.slug}.json", inputs, functools.partial(render_json_feed, feed.spec, site)
+        )
+        if feed is not everything:
+            page = functools.partial(render_topic_html, feed.spec, site, feed.name)
+            renders.write(f"{feed.slug}.html", inputs, page)
     index = [repr(_listed(feed)).encode() for feed in (everything, *topics)]
     renders.write("index.opml", index, functools.partial(render_opml, site, everything, topics))
     renders.write(
@@ -431,6 +465,8 @@ def _listed(feed: FeedLink) -> tuple[object, ...]:
         spec.description,
         spec.rss_url,
         spec.atom_url,
+        spec.json_url,
+        spec.hub_url,
         spec.page_url,
         feed.count,
         spec.updated.isoformat(),

@@ -89,10 +89,8 @@ def test_bundled_seeds_write_the_layout(bundled: tuple[Path, Any]) -> None:
     assert rss == atom
     assert {"c", "c-plus-plus", "c-sharp", "economie-numerique"} <= rss
     assert names == {f"{s}.{k}.xml" for s in rss for k in ("rss", "atom")} | {
-        "index.opml",
-        "index.html",
-        MANIFEST,
-    }
+        f"{s}.json" for s in rss
+    } | {f"{s}.html" for s in rss - {"all"}} | {"index.opml", "index.html", MANIFEST}
     for path in feed_files(out):
         feed = parse_feed(path)
         assert feed.entries, path.name
@@ -170,14 +168,15 @@ def test_second_build_in_process_is_identical_and_untouched(
     config = config_file(tmp_path)
     first = cli("build", "--config", config, "--seeds", seeds_dir, "--out", out_dir)
     assert first.exit_code == 0, first.output
-    assert summary(first.stdout)["written"] == "10"  # 4 feeds x 2 formats + OPML + HTML
+    # 4 feeds x 3 formats (RSS, Atom, JSON) + 3 topic pages + OPML + index
+    assert summary(first.stdout)["written"] == "17"
     age(out_dir)
     before = snapshot(out_dir)
     second = cli("build", "--config", config, "--seeds", seeds_dir, "--out", out_dir)
     assert second.exit_code == 0
     assert summary(second.stdout) | {"seconds": ""} == {
         "read": "6", "rejected": "0", "selected": "6", "topics": "3",
-        "written": "0", "unchanged": "10", "removed": "0", "seconds": "",
+        "written": "0", "unchanged": "17", "removed": "0", "seconds": "",
     }  # fmt: skip
     assert snapshot(out_dir) == before
 
@@ -313,9 +312,9 @@ def test_feeds_of_topics_without_articles_are_removed(
     (out_dir / "README.txt").write_text("not ours")
     gone.unlink()
     result = cli("build", "--config", config, "--seeds", seeds_dir, "--out", out_dir)
-    assert summary(result.stdout)["removed"] == "2"
+    assert summary(result.stdout)["removed"] == "4"  # RSS, Atom, JSON Feed and page
     names = {p.name for p in out_dir.iterdir()}
-    assert "goes.rss.xml" not in names and "goes.atom.xml" not in names
+    assert not {"goes.rss.xml", "goes.atom.xml", "goes.json", "goes.html"} & names
     assert {"stays.rss.xml", "stays.atom.xml", "hand-made.rss.xml", "README.txt"} <= names
     opml = (out_dir / "index.opml").read_text()
     assert "goes." not in opml and "stays.rss.xml" in opml
@@ -325,6 +324,7 @@ def test_feeds_of_topics_without_articles_are_removed(
         [
             MANIFEST,
             "all.atom.xml",
+            "all.json",
             "all.rss.xml",
             "index.html",
             "index.opml",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import socket
 import threading
@@ -23,8 +22,7 @@ from publisher.config import parse_config
 from publisher.errors import ConfigError
 from publisher.feeds import FeedSpec, render_atom, render_rss
 from publisher.models import Article
-from publisher.pipeline import build, feed_links
-from publisher.selection import Selection
+from publisher.pipeline import build
 from publisher.websub import notify_hub
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -257,18 +255,6 @@ def test_the_hub_setting_is_checked() -> None:
 # --- a build tells the hub about the feeds it changed (once the pipeline does) ---------------
 
 
-def _wired() -> bool:
-    if "hub" not in inspect.signature(feed_links).parameters:
-        return False
-    everything, _ = feed_links(Selection((), {}), make_config().site, make_config().feeds, "x")
-    return everything.spec.hub_url == "x"
-
-
-# Remove once publisher/pipeline.py passes the hub on (issue 7): the tests then always run.
-wired = pytest.mark.skipif(not _wired(), reason="pipeline does not announce feeds yet")
-
-
-@wired
 def test_a_build_announces_only_the_feeds_it_changed(
     hub: Hub, write_article: WriteArticle, seeds_dir: Path, tmp_path: Path
 ) -> None:
@@ -299,7 +285,6 @@ def test_a_build_announces_only_the_feeds_it_changed(
     )
 
 
-@wired
 def test_a_build_succeeds_with_the_hub_down(
     closed_port: int, write_article: WriteArticle, seeds_dir: Path, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
