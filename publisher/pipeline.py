@@ -913,7 +913,49 @@ class _DigestJob:
             "index.json", json.dumps(index, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
         )
         folder.write("index.html", digest.render_index(listed, masthead))
+        self._write_digest_feeds(listed)
         return folder.path(name)
+
+    def _write_digest_feeds(self, listed: Sequence[digest.IndexItem]) -> None:
+        """``digest.rss.xml`` and ``digest.atom.xml``: the web copies, for RSS readers."""
+        from publisher.feeds import FeedSpec, render_atom, render_rss
+
+        site, zone = self.config.site, ZoneInfo(self.config.schedule.timezone)
+        issues = [
+            Article(
+                id=f"{site.url}digest/{item.file}",
+                title=f"{site.title}: {item.date_label}",
+                url=f"{site.url}digest/{item.file}",
+                # Midnight of the digest's day where it was sent: never the clock.
+                published_at=datetime.combine(
+                    date.fromisoformat(item.period), datetime.min.time(), zone
+                ).astimezone(UTC),
+                quality=0.0,
+                excerpt=_issue_summary(item),
+            )
+            for item in listed[:DIGEST_FEED_ITEMS]
+        ]
+        spec = FeedSpec(
+            title=f"{site.title}: the digest",
+            description=f"Every digest of {site.title}, as sent to subscribers.",
+            rss_url=f"{site.url}digest.rss.xml",
+            atom_url=f"{site.url}digest.atom.xml",
+            page_url=f"{site.url}digest/index.html",
+            hub_url=self.config.websub.hub,
+            articles=issues,
+        )
+        folder = OutputFolder(self.out)  # outside the build's manifest: never pruned by it
+        folder.write("digest.rss.xml", render_rss(spec, site))
+        folder.write("digest.atom.xml", render_atom(spec, site))
+        announce_changed_feeds(self.config, folder.summary)
+
+
+DIGEST_FEED_ITEMS = 20
+
+
+def _issue_summary(item: digest.IndexItem) -> str:
+    stories = f"{item.count} stories" if item.count != 1 else "1 story"
+    return f"{stories}, led by: {item.headline}" if item.headline else stories
 
 
 def _read_index(path: Path) -> dict[str, digest.IndexItem]:

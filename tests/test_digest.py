@@ -24,6 +24,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import lxml.html
 import pytest
 import yaml
@@ -725,12 +726,13 @@ def test_web_copy_and_index_survive_feed_builds(desk: Desk) -> None:
     assert {
         p.name: p.read_bytes() for p in digest_folder.iterdir()
     } == snapshot  # ...never the digest's
-    feeds = sorted(p.name for p in desk.out.glob("*.xml"))
+    feeds = {p.name: p.read_bytes() for p in desk.out.glob("*.xml")}
     desk.article("three", 1, now=DAY3)
     desk.run(DAY3)
-    assert (
-        sorted(p.name for p in desk.out.glob("*.xml")) == feeds
-    )  # and the digest never touches the feeds
+    after = {p.name: p.read_bytes() for p in desk.out.glob("*.xml")}
+    assert {name: data for name, data in after.items() if not name.startswith("digest.")} == {
+        name: data for name, data in feeds.items() if not name.startswith("digest.")
+    }  # and the digest never touches the topic feeds
 
 
 # --- secrets ----------------------------------------------------------------------------
@@ -1043,3 +1045,42 @@ def test_bundled_seeds_dry_run(bundled: Config) -> None:
     assert not result.problems
     for path in (bundled.paths.outbox / "dry-run" / "2026-11-24").glob("*.eml"):
         check_email_html(html_of(parse(path.read_bytes())))
+
+
+# --- the digest as a feed ---------------------------------------------------------------
+
+
+def test_digests_are_published_as_rss_and_atom_feeds(desk: Desk) -> None:
+    desk.article("one", 2)
+    desk.run()
+    desk.article("two", 1, now=DAY2)
+    desk.run(DAY2)
+    for name in ("digest.rss.xml", "digest.atom.xml"):
+        feed = feedparser.parse((desk.out / name).read_bytes())
+        assert not feed.bozo, (name, feed.bozo_exception)
+        assert [entry.link for entry in feed.entries] == [
+            f"{SITE_URL}digest/2026-11-25.html",
+            f"{SITE_URL}digest/2026-11-24.html",
+        ]
+        assert [entry.id for entry in feed.entries] == [e.link for e in feed.entries]
+        assert feed.entries[0].summary == "1 story, led by: Story two"
+        # The date is the digest's day, not the clock: a rerun gives the same bytes.
+        assert feed.entries[0].published_parsed[:3] == (2026, 11, 25)
+    before = (desk.out / "digest.atom.xml").read_bytes()
+    desk.run(DAY2, dry_run=True)
+    assert (desk.out / "digest.atom.xml").read_bytes() == before
+    index = lxml.html.fromstring((desk.out / "digest" / "index.html").read_bytes())
+    assert sorted(index.xpath("//link[@rel='alternate']/@href")) == [
+        f"{SITE_URL}digest.atom.xml",
+        f"{SITE_URL}digest.rss.xml",
+    ]
+
+
+def test_digest_feed_keeps_the_newest_twenty(desk: Desk) -> None:
+    for day in range(23):
+        now = DAY1 + timedelta(days=day)
+        desk.article(f"story-{day}", 1, now=now)
+        desk.run(now)
+    feed = feedparser.parse((desk.out / "digest.rss.xml").read_bytes())
+    assert len(feed.entries) == 20
+    assert feed.entries[0].link.endswith(f"{(DAY1 + timedelta(days=22)).date()}.html")
