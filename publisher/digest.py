@@ -277,7 +277,10 @@ def _entry(article: Article, settings: DigestConfig, tz: tzinfo) -> Entry:
         height = 80
         if image.width and image.height:
             height = max(30, min(240, round(THUMB_WIDTH * image.height / image.width)))
-        alt = image.alt or article.title
+        # The headline is right beside the picture: repeating it as alt text is noise for
+        # screen readers and fills the box when a mail client blocks pictures.
+        source = article.provider.name if article.provider else ""
+        alt = image.alt or (f"Picture: {source}" if source else "Picture")
         thumbnail = Thumbnail(image.url, THUMB_WIDTH, height, shorten(one_line(alt), MAX_ALT))
     provider = article.provider.name if article.provider else ""
     return Entry(

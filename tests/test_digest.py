@@ -508,7 +508,11 @@ def test_every_message_parses_with_both_parts_and_the_right_headers(desk: Desk) 
     (thumb,) = lxml.html.fromstring(html_of(ada)).xpath(
         "//img[@src='https://img.example.com/2.jpg']"
     )
-    assert (thumb.get("width"), thumb.get("height"), thumb.get("alt")) == ("120", "68", "Story two")
+    assert (thumb.get("width"), thumb.get("height"), thumb.get("alt")) == (
+        "120",
+        "68",
+        "Picture: Example News",
+    )  # the headline beside it is not repeated
     preheader = lxml.html.fromstring(html_of(ada)).xpath("//div[contains(@class, 'preheader')]")[0]
     assert preheader.text_content().startswith("Story")
     assert "display:none" in preheader.get("style").replace(" ", "")
