@@ -342,7 +342,9 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError("(file)", f"not valid YAML: {one_line(str(exc))}", path) from None
     except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
         # PyYAML's constructors raise these for values such as 2026-02-30 or !!int abc.
-        raise ConfigError("(file)", f"a value YAML cannot read: {one_line(str(exc))}", path) from None
+        raise ConfigError(
+            "(file)", f"a value YAML cannot read: {one_line(str(exc))}", path
+        ) from None
     if data is None:
         data = {}
     return parse_config(data, base_dir=path.parent, source=path)
