@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -257,8 +258,8 @@ def bench_builds(bench: Bench, size: int, hugo: str | None) -> None:
     _row(bench, "one article edited", size, edited, _summary(edited[-1]))
     added = []
     new_files = []
-    for run in range(runs):
-        new_files.append(generate.write_article(corpus, generate.FRESH + run))
+    for index in _news(runs):
+        new_files.append(generate.write_article(corpus, index))
         added.append(measure(build))
     _row(bench, "one article added", size, added, _summary(added[-1]))
     for index in touched:
@@ -308,6 +309,19 @@ def bench_builds(bench: Bench, size: int, hugo: str | None) -> None:
         base = statistics.median(m.seconds for m in timed)
         ours = statistics.median(m.seconds for m in cold)
         bench.ratios.append(f"{size:>7} {'cold build':<12} {ours / base:6.3f} x Pelican")
+
+
+def _news(count: int) -> list[int]:
+    """Numbers of new documents, newer than the corpus, that will be published."""
+    found: list[int] = []
+    index = generate.FRESH
+    while len(found) < count:
+        text = generate.article_text(index)
+        quality = re.search(r"^quality: (\d+)$", text, re.M)
+        if "\npublished: true\n" in text and quality and int(quality[1]) >= 60:
+            found.append(index)
+        index += 1
+    return found
 
 
 def _summary(measured: Measured) -> str:

@@ -30,7 +30,7 @@ import re
 import sqlite3
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -633,12 +633,6 @@ def cache_path(state: Path) -> Path:
     return state.parent / CACHE_NAME
 
 
-def iter_chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    """``items`` in consecutive slices of ``size``."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """What a build found and wrote: enough to report the next one if it has nothing to do."""
@@ -759,7 +753,6 @@ class Renders:
         self._states: dict[str, OutputState] = {}
         self._defer = defer
         self._pending: list[tuple[str, bytes | None, Callable[[], bytes]]] = []
-        self.skipped = 0
 
     def write(self, name: str, inputs: Iterable[bytes] | None, render: Callable[[], bytes]) -> None:
         """Write ``name`` from ``render()``; ``inputs`` (None: unknown) is all it depends on.
@@ -778,7 +771,6 @@ class Renders:
             if known is not None and known.digest == digest and self._intact(name, known):
                 self._folder.keep(name)
                 self._states[name] = known
-                self.skipped += 1
                 return
         if self._defer:
             self._pending.append((name, digest, render))

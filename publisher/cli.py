@@ -93,12 +93,20 @@ def build(config_path: Path | None, seeds: Path | None, out: Path | None, no_cac
     Unchanged documents and feeds are taken from the build cache in the state folder;
     the output is the same with or without it.
     """
+    from publisher import locks
     from publisher.pipeline import build as run_build
     from publisher.progress import terminal_progress
 
     config = read_config(config_path)
+    # The same lock as `publisher run feeds` and the service: two builds never interleave
+    # their manifest and cache records.
+    lock = locks.lock_path(config.paths.state.parent, "feeds")
+    wait = config.schedule.overlap_timeout.total_seconds()
     try:
-        with terminal_progress("Reading documents") as progress:
+        with (
+            locks.hold(lock, "feeds", timeout=wait),
+            terminal_progress("Reading documents") as progress,
+        ):
             result = run_build(
                 config, seeds=seeds, out=out, use_cache=not no_cache, progress=progress
             )

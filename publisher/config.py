@@ -25,7 +25,7 @@ import yaml
 from publisher.crontab import CrontabError, parse_crontab
 from publisher.errors import ConfigError
 from publisher.subscribers import check_address
-from publisher.text import describe, one_line
+from publisher.text import describe, one_line, xml_safe
 from publisher.urls import check_url
 
 DEFAULT_CONFIG_NAME = "publisher.yaml"
@@ -175,6 +175,20 @@ def _not_blank(value: str) -> str:
     return value
 
 
+_LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def _sender_name(value: str) -> str:
+    """Text that becomes the display name in the digest's From header: one line."""
+    if _LINE_BREAKS.search(value):
+        raise ValueError("must be one line (it is the sender's name in the digest's From header)")
+    return value
+
+
+def _site_title(value: str) -> str:
+    return _sender_name(_not_blank(value))
+
+
 def _checked(check: Callable[[Any], Any], **kwargs: Any) -> Any:
     return field(metadata={"check": check}, **kwargs)
 
@@ -184,7 +198,7 @@ class SiteConfig:
     """Who publishes: used in every feed's channel and in the digest."""
 
     url: str = _checked(_absolute_dir_url, default="http://localhost:8000/")
-    title: str = _checked(_not_blank, default="Publisher")
+    title: str = _checked(_site_title, default="Publisher")
     description: str = _checked(_not_blank, default="The latest articles, by topic.")
     language: str = _checked(_language, default="en")
 
@@ -256,7 +270,7 @@ class DigestConfig:
     """What the email digest holds, who it comes from, and the links every message carries."""
 
     from_address: str = _checked(_optional_address, default="")  # "" = digest@<site host>
-    from_name: str = ""  # "" = site.title
+    from_name: str = _checked(_sender_name, default="")  # "" = site.title
     reply_to: str = _checked(_optional_address, default="")
     subject: str = _checked(_template(SUBJECT_FIELDS), default="{site}, {date}: {headline}")
     postal_address: str = ""
@@ -430,6 +444,10 @@ def _convert_scalar(kind: Any, value: object, key: str, base_dir: Path) -> Any:
         raise ConfigError(key, f"expected a number, got {_describe(value)}")
     if kind is str:
         if isinstance(value, str):
+            if xml_safe(value) != value:  # no feed, page or mail header can carry them
+                raise ConfigError(
+                    key, f"contains control characters or lone surrogates: {_describe(value)}"
+                )
             return value
         raise ConfigError(key, f"expected text, got {_describe(value)}")
     if kind is timedelta:

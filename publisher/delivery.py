@@ -74,7 +74,8 @@ class OutboxTransport:
             raise DeliveryError(f"cannot tidy the outbox: {exc}") from exc
 
     def close(self) -> None:
-        pass
+        """Remove what a run killed while writing a message left (hidden temporary files)."""
+        self.folder.sweep()
 
 
 class RateLimiter:
@@ -152,10 +153,12 @@ class SmtpTransport:
                 reason = f"connection lost ({_describe(exc)})"
                 self._drop()
                 continue
+            if code == 421 or not 400 <= code < 600:
+                self._drop()  # 421: the server is closing the connection
+            else:
+                self._reset(connection)
             if 500 <= code < 600:
                 raise RecipientError(envelope.recipient, reason, permanent=True)
-            if code == 421 or not 400 <= code < 500:
-                self._drop()  # 421: the server is closing the connection
         if connect_failed:
             raise DeliveryError(f"{reason} (tried {attempts} times)")
         raise RecipientError(
@@ -179,7 +182,7 @@ class SmtpTransport:
         except ssl.SSLCertVerificationError as exc:
             raise _untrusted(self.description, exc) from exc
         try:
-            connection.ehlo()
+            _greet(connection)
             if settings.security == "starttls":
                 if not connection.has_extn("starttls"):
                     raise DeliveryError(
@@ -187,7 +190,7 @@ class SmtpTransport:
                         "(implicit TLS, usually port 465) or none (only for a local relay)"
                     )
                 connection.starttls(context=context)
-                connection.ehlo()
+                _greet(connection)
             if settings.username:
                 self._login(connection)
         except ssl.SSLCertVerificationError as exc:
@@ -224,6 +227,19 @@ class SmtpTransport:
         except smtplib.SMTPNotSupportedError as exc:
             raise DeliveryError(f"{self.description} does not support login (AUTH)") from exc
 
+    def _reset(self, connection: smtplib.SMTP) -> None:
+        """End a refused transaction with RSET, so the connection can carry the next one.
+
+        smtplib sends RSET after most refusals, but not when DATA itself is refused: the
+        next MAIL would then be a "nested MAIL command", refused for good.
+        """
+        try:
+            code, _ = connection.rset()
+        except (OSError, smtplib.SMTPException):
+            code = 0
+        if code != 250:
+            self._drop()
+
     def _drop(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
@@ -253,7 +269,22 @@ def _reply(code: int, message: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}".strip()
 
 
+def _greet(connection: smtplib.SMTP) -> None:
+    """EHLO, else HELO; a server that refuses both (421, 4xx) is one we cannot use now.
+
+    smtplib would go on after a refused EHLO, and the server's "send HELO first" (503)
+    would then read as a permanent refusal of the recipient.
+    """
+    code, reply = connection.ehlo()
+    if not 200 <= code <= 299:
+        code, reply = connection.helo()
+        if not 200 <= code <= 299:
+            raise smtplib.SMTPHeloError(code, reply)
+
+
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _reply(exc.smtp_code, exc.smtp_error)
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timed out"
     return str(exc) or type(exc).__name__

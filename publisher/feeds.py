@@ -50,6 +50,9 @@ class FeedSpec:
 def render_rss(spec: FeedSpec, site: SiteConfig) -> bytes:
     """The feed as RSS 2.0."""
     generator = _generator(spec, site)
+    # Readers take an RSS <description> as HTML, and a topic's name (an article's text)
+    # is in it: escaped, as the items' descriptions are. (Atom's subtitle is plain text.)
+    generator.description(html.escape(xml_safe(spec.description), quote=False))
     generator.link(href=spec.rss_url, rel="self", type="application/rss+xml")
     # RSS keeps only feedgen's first rel=self link: the hub goes in through our extension.
     generator.related.hub = spec.hub_url
@@ -87,21 +90,25 @@ def _generator(spec: FeedSpec, site: SiteConfig) -> FeedGenerator:
 
 
 def _add_entry(generator: FeedGenerator, article: Article, site_title: str) -> None:
+    # The loader hands over clean text; an Article made elsewhere may not be, and lxml
+    # refuses control characters and lone surrogates (a crash, not a feed).
     entry = generator.add_entry(order="append")
-    entry.id(article.id)
-    entry.guid(article.id, permalink=False)
-    entry.title(article.title)
+    entry.id(xml_safe(article.id))
+    entry.guid(xml_safe(article.id), permalink=False)
+    entry.title(xml_safe(article.title) or article.url)  # Atom requires a title
     entry.link(href=article.url, rel="alternate")
     entry.published(article.published_at)
     entry.updated(article.published_at)
-    if article.excerpt:
+    excerpt = xml_safe(article.excerpt)
+    if excerpt:
         # Escaped, so no reader can take an article's text for markup.
-        entry.summary(html.escape(article.excerpt, quote=False), type="html")
-    for topic in article.topics:
+        entry.summary(html.escape(excerpt, quote=False), type="html")
+    for topic in filter(None, map(xml_safe, article.topics)):
         entry.category(term=topic, label=topic)
-    if article.provider is not None:
-        entry.author(name=article.provider.name)
-        entry.dc.dc_creator(article.provider.name)
+    author = xml_safe(article.provider.name) if article.provider is not None else ""
+    if author:
+        entry.author(name=author)
+        entry.dc.dc_creator(author)
     else:
         entry.author(name=site_title)  # Atom requires an author for every entry
     image = article.image
@@ -113,7 +120,7 @@ def _add_entry(generator: FeedGenerator, article: Article, site_title: str) -> N
         }
         entry.media.content(url=image.url, medium="image", group=None, **size)
         entry.media.thumbnail(url=image.url, group=None, **size)
-    entry.related.links = [(related.url, related.title) for related in article.related]
+    entry.related.links = [(related.url, xml_safe(related.title)) for related in article.related]
 
 
 class _RelatedLinks(BaseExtension):  # type: ignore[misc]

@@ -46,6 +46,10 @@ _OPENING = re.compile(r"---[ \t]*\r?\n")
 _CLOSING = re.compile(r"^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.M)
 _ID_NAMESPACE = uuid.NAMESPACE_URL
 _URI = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"]+\Z")
+_ID_SCHEMES = frozenset({"urn", "tag", "http", "https"})
+# A number written as text: plain ASCII decimal notation only ("85", "-1.5", "2e3"), not
+# what float() also takes ("1_000", Arabic-Indic digits, "infinity").
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # Worker processes pay for themselves from about a thousand documents (benchmarks/).
 PARALLEL_MIN = 1000
 CHUNK = 200
@@ -397,6 +401,12 @@ def load_document(path: Path, text: str) -> tuple[Article, list[ArticleError]]:
     """Parse one document; returns the article and the problems that did not stop it."""
     opening = _OPENING.match(text)
     closing = None if opening is None else _CLOSING.search(text, opening.end())
+    if opening is not None and closing is None:
+        raise ArticleError(
+            path,
+            "front matter",
+            "not closed: no '---' line after the fields (is the file truncated?)",
+        )
     if opening is None or closing is None:
         raise ArticleError(
             path,
@@ -405,14 +415,16 @@ def load_document(path: Path, text: str) -> tuple[Article, list[ArticleError]]:
         )
     front = text[opening.end() : closing.start()]
     try:
-        data = _read_block_yaml(front)
-        if data is None:
-            data = yaml.load(front, Loader=_DocumentLoader)
+        data = yaml.load(front, Loader=_DocumentLoader)
+    except _Refused as refused:
+        raise ArticleError(path, "front matter", str(refused)) from None
     except yaml.YAMLError as exc:
-        raise ArticleError(path, "front matter", f"not valid YAML ({_yaml_reason(exc)})") from None
+        raise ArticleError(path, "front matter", _yaml_reason(exc)) from None
     except RecursionError:
         raise ArticleError(path, "front matter", "nested too deeply") from None
     except (ValueError, OverflowError) as exc:  # an impossible date such as 2023-13-45
+        if "integer string conversion" in str(exc):  # Python's guard against huge numbers
+            raise ArticleError(path, "front matter", "a number too long to read") from None
         raise ArticleError(path, "front matter", f"not valid YAML ({exc})") from None
     except Exception as exc:  # PyYAML's constructors fail in other ways too (!!timestamp "x")
         reason = f"not valid YAML ({type(exc).__name__}: {exc})"
@@ -482,7 +494,56 @@ class _DocumentLoader(SafeLoader):  # type: ignore[valid-type,misc]
         try:
             return _plain(self, node, set())
         except Exception:
+            _check_expansion(node)
             return super().construct_document(node)
+
+
+MAX_ALIAS_EXPANSION = 100_000
+"""How many values aliases (``*name``, merge keys) may add to a document once expanded."""
+
+
+class _Refused(Exception):
+    """YAML the loader will not read, though it is valid (an alias bomb); says why."""
+
+
+def _check_expansion(root: Node) -> None:
+    """Refuse a node graph whose aliases expand to far more values than it holds.
+
+    The safe loader shares aliased objects, but merge keys copy them, and every consumer
+    that walks the values would expand them: ten aliases of ten aliases, nine levels
+    deep, is a billion values from a few hundred bytes. Counted on the graph, without
+    expanding it; a self-referencing node (a cycle) counts once, as the loader builds it.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            children = _children(node)
+            sizes[key] = 1 + sum(sizes.get(id(child), 1) for child in children)
+            on_path.discard(key)
+            continue
+        if key in sizes or key in on_path:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+    distinct = len(sizes)
+    if sizes[id(root)] - distinct > MAX_ALIAS_EXPANSION:
+        raise _Refused(
+            f"its aliases would expand it to over {MAX_ALIAS_EXPANSION} values "
+            "(an alias bomb?); write the values out instead"
+        )
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _plain(loader: Any, node: Node, seen: set[int]) -> Any:
@@ -530,7 +591,7 @@ class _Fields:
             raise self.fail(name, "missing")
         text = _text(value)
         if text is None:
-            raise self.fail(name, f"expected text, got {_describe(value)}")
+            raise self.fail(name, f"expected text, got {_describe(value)}{_quote_hint(value)}")
         if not text:
             raise self.fail(name, "empty")
         return text
@@ -541,7 +602,7 @@ class _Fields:
             return ""
         text = _text(value)
         if text is None:
-            raise self.fail(name, f"expected text, got {_describe(value)}")
+            raise self.fail(name, f"expected text, got {_describe(value)}{_quote_hint(value)}")
         return text
 
     def url(self) -> str:
@@ -565,6 +626,14 @@ class _Fields:
                 raise self.fail(
                     "id", f"expected a URI such as 'urn:uuid:...', got {_describe(value)}"
                 )
+            # Readers may follow an id as a link: only schemes that are no action.
+            scheme = value.strip().split(":", 1)[0].lower()
+            if scheme not in _ID_SCHEMES:
+                raise self.fail(
+                    "id", f"unsafe URI scheme {scheme!r} (ids must be urn:, tag:, http or https)"
+                )
+            if scheme in ("http", "https") and check_url(value.strip()):
+                raise self.fail("id", check_url(value.strip()))
             return xml_safe(value.strip())
         return f"urn:uuid:{uuid.uuid5(_ID_NAMESPACE, normalize_url(url))}"
 
@@ -710,6 +779,16 @@ class _Fields:
         return int(number)
 
 
+def _quote_hint(value: object) -> str:
+    """For a scalar YAML read as something else (``title: 1984``): how to keep it as text.
+
+    Not converted silently: ``3.10`` reads as 3.1 and ``0o17`` as 15, so only the author
+    knows what was meant."""
+    if isinstance(value, bool | int | float | date):
+        return " (put it in quotes to keep it as text)"
+    return ""
+
+
 def _text(value: object) -> str | None:
     """Clean one-line text, or None when ``value`` is not text."""
     if not isinstance(value, str):
@@ -719,7 +798,7 @@ def _text(value: object) -> str | None:
 
 # Text that ``one_line`` would leave as it is: words of characters XML can carry,
 # separated by single spaces (most titles and excerpts; checking is cheaper than cleaning).
-_WORD = "[^\\s\x00-\x08\x0e-\x1f\ud800-\udfff\ufffe\uffff]+"
+_WORD = "[^\\s\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]+"
 _ONE_LINE = re.compile(f"(?:{_WORD}(?: {_WORD})*)?")
 
 
@@ -730,10 +809,9 @@ def _number(value: object) -> float | None:
     if isinstance(value, int | float):
         number = float(value)
     elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
+        if not _NUMBER.fullmatch(value.strip()):
             return None
+        number = float(value.strip())
     else:
         return None
     return number if math.isfinite(number) else None
@@ -757,143 +835,11 @@ def _yaml_reason(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     where = f"line {mark.line + 2}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}{problem}"
+    unknown = _UNKNOWN_TAG.fullmatch(problem)
+    if unknown is not None:  # !!python/object and friends: what the safe loader refuses
+        tag = unknown[1].replace("tag:yaml.org,2002:", "!!")
+        return f"{where}the tag {tag} is not allowed (only plain YAML values are read)"
+    return f"not valid YAML ({where}{problem})"
 
 
-# --- a reader for the block YAML that documents are written in ------------------------------
-#
-# Almost every document is a few dozen lines of block mappings and lists whose values are
-# double-quoted strings without escapes or one-line plain scalars. ``_read_block_yaml``
-# reads exactly that subset directly from the lines, three to four times faster than
-# building libyaml's node tree, and gives up (returns None) at the first thing outside it:
-# then the safe loader reads the document, so the result is always the safe loader's.
-# tests/test_fastpaths.py checks the two agree on generated documents and on near misses.
-
-# Each line: indentation, an optional "- ", an optional "key:", then the rest, made only
-# of characters libyaml takes as they are (no tab, CR, NEL, BOM, line or paragraph
-# separator), trailing spaces aside. A line that does not match makes the count short.
-_BLOCK_LINES = re.compile(
-    r"^( *)(- +)?(?:([A-Za-z_][A-Za-z0-9_]*):(?: +|$))?"
-    "([\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*)$",
-    re.M,
-)
-_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_Line = tuple[int, bool, str | None, str]  # indentation, list item, key, the rest
-
-
-class _NotBlock(Exception):
-    """The text uses YAML beyond what ``_read_block_yaml`` reads."""
-
-
-def _read_block_yaml(text: str) -> dict[str, Any] | None:
-    """The front matter as the safe loader reads it, or None if it is not plain block YAML."""
-    lines: list[_Line] = []
-    append = lines.append
-    count = 0
-    for match in _BLOCK_LINES.finditer(text):
-        count += 1
-        spaces, dash, key, rest = match.groups()
-        if rest and rest[-1] == " ":
-            rest = rest.rstrip(" ")
-        if dash:
-            indent = len(spaces)
-            if key is None:
-                if not rest:
-                    return None  # "-" alone
-                append((indent, True, None, rest))
-                continue
-            append((indent, True, None, ""))
-            append((indent + len(dash), False, key, rest))
-        elif key is not None:
-            append((len(spaces), False, key, rest))
-        elif rest:
-            return None  # a line that is neither a key nor a list item
-    if count != text.count("\n") + 1 or not lines or lines[0][0] != 0 or lines[0][1]:
-        return None
-    try:
-        data, end = _block_mapping(lines, 0, 0, len(lines))
-    except _NotBlock:
-        return None
-    except Exception:  # a value the constructors refuse: the safe loader says how
-        return None
-    return data if end == len(lines) else None
-
-
-def _block_mapping(
-    lines: list[_Line], index: int, indent: int, end: int
-) -> tuple[dict[str, Any], int]:
-    mapping: dict[Any, Any] = {}
-    while index < end:
-        column, _, key, rest = lines[index]
-        if column < indent:
-            break
-        if column > indent or key is None:
-            raise _NotBlock
-        index += 1
-        name = _block_key(key)
-        if rest:
-            if rest[0] == '"' and rest.find('"', 1) == len(rest) - 1 and "\\" not in rest:
-                mapping[name] = rest[1:-1]  # the usual "text": nothing to resolve
-            else:
-                mapping[name] = _block_scalar(rest)
-        elif index < end and lines[index][0] > indent:
-            mapping[name], index = _block_value(lines, index, end)
-        elif index < end and lines[index][0] == indent and lines[index][1]:
-            raise _NotBlock  # a list at its key's indentation
-        else:
-            mapping[name] = None
-    return mapping, index
-
-
-def _block_value(lines: list[_Line], index: int, end: int) -> tuple[Any, int]:
-    column, item, _, _ = lines[index]
-    if not item:
-        return _block_mapping(lines, index, column, end)
-    sequence: list[Any] = []
-    while index < end:
-        at, item, _, rest = lines[index]
-        if at < column:
-            break
-        if at > column or not item:
-            raise _NotBlock
-        index += 1
-        if rest:
-            if rest[0] == '"' and rest.find('"', 1) == len(rest) - 1 and "\\" not in rest:
-                sequence.append(rest[1:-1])
-            else:
-                sequence.append(_block_scalar(rest))
-        else:  # "- key: ...": a mapping begins on the item's line
-            value, index = _block_mapping(lines, index, lines[index][0], end)
-            sequence.append(value)
-    return sequence, index
-
-
-@functools.lru_cache(maxsize=1024)
-def _block_key(text: str) -> Any:
-    """A key such as ``title`` (or ``yes``: YAML 1.1 makes that a boolean)."""
-    return _block_scalar(text)
-
-
-def _block_scalar(text: str) -> Any:
-    first = text[0]
-    if first == '"':
-        if text.find('"', 1) != len(text) - 1 or len(text) < 2 or "\\" in text:
-            raise _NotBlock
-        return text[1:-1]
-    if (
-        (first in _INDICATORS and not (first == "-" and text[1:2].isdigit()))
-        or ": " in text
-        or "#" in text
-        or text[-1] == ":"
-    ):
-        raise _NotBlock
-    tag = _implicit_tag(text)
-    if tag == _STR:
-        return text
-    if tag == _INT and text.isascii() and text.isdigit() and (first != "0" or len(text) == 1):
-        return int(text)  # what construct_yaml_int gives for plain decimals
-    construct = _SCALARS.get(tag)
-    if construct is None:
-        raise _NotBlock
-    return construct(_CONSTRUCTOR, ScalarNode(tag, text))
+_UNKNOWN_TAG = re.compile(r"could not determine a constructor for the tag '([^']*)'")

@@ -4,20 +4,34 @@ A reader (or a crash) never sees half a file: data goes to a temporary file in t
 folder, is flushed to disk, then renamed over the old one. A file whose bytes did not
 change is not touched, so its mtime, ETag and caches stay valid. A manifest of what we
 wrote lets the next run remove what is no longer produced, and nothing else.
+
+A run killed mid-write leaves its temporary file behind (hidden, never in the manifest);
+the next run that finishes the folder removes it. A writer holds an exclusive ``flock`` on
+its temporary file until the rename, so a file still being written is never taken for one
+left behind, even by another process publishing into the same folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from publisher.errors import OutputError
 
+log = logging.getLogger(__name__)
+
 MANIFEST = ".publisher-manifest.json"
+# ``tempfile.mkstemp(prefix=".<name>.", suffix=".tmp")``: eight random characters.
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
 
 
 def _current_umask() -> int:
@@ -56,6 +70,8 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> bool:
             return False
     except FileNotFoundError:
         pass
+    except (NotADirectoryError, FileExistsError):
+        raise OutputError(path, _in_the_way(path)) from None
     except OSError as exc:
         raise OutputError(path, f"cannot read: {exc.strerror or exc}") from exc
     try:
@@ -63,19 +79,31 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> bool:
         handle, temporary = tempfile.mkstemp(
             dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
         )
+    except (NotADirectoryError, FileExistsError):
+        raise OutputError(path, _in_the_way(path)) from None
     except OSError as exc:
         raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(handle, "wb") as stream:
+            # Held until the rename: ``sweep`` never removes a file still being written.
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX)
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_current_umask() if mode is None else mode)
-        os.replace(temporary, path)
+            os.fchmod(stream.fileno(), 0o666 & ~_current_umask() if mode is None else mode)
+            os.replace(temporary, path)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
     return True
+
+
+def _in_the_way(path: Path) -> str:
+    """Why ``path`` cannot be written when one of its folders is a file."""
+    for folder in reversed(path.parents):
+        if folder.exists() and not folder.is_dir():
+            return f"cannot write: {folder} is a file where a folder should be"
+    return "cannot write: a file is where a folder should be"
 
 
 class OutputFolder:
@@ -85,6 +113,7 @@ class OutputFolder:
         self.root = root
         self.summary = WriteSummary()
         self._produced: set[str] = set()
+        self._started_ns = time.time_ns()
 
     def path(self, name: str) -> Path:
         """Where ``name`` lives; refuses names that would leave the folder."""
@@ -108,6 +137,7 @@ class OutputFolder:
     def finish(self, keep: Iterable[str] = ()) -> WriteSummary:
         """Remove files an earlier run produced and this one did not; record the manifest."""
         produced = self._produced | set(keep)
+        self.sweep()
         for name in sorted(self._previous() - produced):
             try:
                 self.path(name).unlink()
@@ -119,6 +149,52 @@ class OutputFolder:
         manifest = json.dumps(sorted(produced), indent=0).encode() + b"\n"
         write_atomic(self.root / MANIFEST, manifest)
         return self.summary
+
+    def sweep(self) -> list[str]:
+        """Remove the temporary files that killed writers left for the files we publish.
+
+        Only the temporary files of names this run or the last one produced, older than
+        this run, that nobody holds locked: a writer in another process keeps its file
+        locked until it is renamed into place.
+        """
+        known = set()
+        for name in self._produced | self._previous():
+            with contextlib.suppress(OutputError):  # a tampered manifest's name: not ours
+                known.add(self.path(name))
+        removed = []
+        for folder in sorted({self.root} | {path.parent for path in known}):
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                temporary = _TEMPORARY.fullmatch(entry.name)
+                if temporary is None or folder / temporary["name"] not in known:
+                    continue
+                if self._abandoned(entry):
+                    removed.append(entry.path)
+        if removed:
+            log.info("removed %d temporary files left by an interrupted run", len(removed))
+        return removed
+
+    def _abandoned(self, entry: os.DirEntry[str]) -> bool:
+        """Remove ``entry`` if it is a temporary file whose writer is gone; say if it was."""
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                return False
+            if entry.stat(follow_symlinks=False).st_mtime_ns >= self._started_ns:
+                return False  # a writer may have created it and not locked it yet
+            descriptor = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(entry.path)
+        except OSError:
+            return False  # still being written, or already gone
+        finally:
+            os.close(descriptor)
+        return True
 
     def _previous(self) -> set[str]:
         try:

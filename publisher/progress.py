@@ -26,6 +26,7 @@ class TerminalProgress:
         self.minimum = minimum
         self._bar: Any = None
         self._started = 0.0
+        self._first = 0
 
     @property
     def drawing(self) -> bool:

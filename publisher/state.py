@@ -34,8 +34,9 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
 SECRET_FILE = "digest-secret"
 _RECOVER = (
-    "move it aside (the digest then forgets what it sent: the next run starts a new "
-    "watermark) or restore it from a backup"
+    "restore it from a backup, or move it aside (the digest then forgets what it sent and "
+    "who unsubscribed) and give the next digest --since the time of the last one; see "
+    "'Guarantees' in the README"
 )
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,8 +84,15 @@ def connect(path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StateError(path, f"cannot create its folder: {exc.strerror or exc}") from exc
+    _create(path)
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        if path.stat().st_size == 0:
+            # SQLite would take it for a new database: a silent reset, every digest sent again.
+            raise StateError(path, f"the file is empty (0 bytes), probably truncated; {_RECOVER}")
+        uri = f"{path.resolve().as_uri()}?mode=rw"  # never create it here: see _create
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except OSError as exc:
+        raise StateError(path, f"cannot use the database: {exc.strerror or exc}") from exc
     except sqlite3.Error as exc:
         raise _state_error(path, exc) from exc
     try:
@@ -104,6 +112,33 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _create(path: Path) -> None:
+    """A new database with our schema, made under a temporary name and linked into place.
+
+    So ``path`` never exists half made (SQLite would create it empty at first): an empty
+    file there is damage, never a fresh start. Two processes creating it at once agree.
+    """
+    if path.exists():
+        return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+    try:
+        conn = sqlite3.connect(temporary, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            _migrate(conn, path)
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.link(temporary, path)
+    except OSError as exc:
+        raise StateError(path, f"cannot create the database: {exc.strerror or exc}") from exc
+    except sqlite3.Error as exc:
+        raise _state_error(path, exc) from exc
+    finally:
+        for leftover in ("", "-wal", "-shm", "-journal"):
+            Path(f"{temporary}{leftover}").unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -147,7 +182,10 @@ def _state_error(path: Path, exc: sqlite3.Error) -> StateError:
         )
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
         return StateError(path, f"not a usable SQLite database ({text}); {_RECOVER}")
-    return StateError(path, f"cannot use the database: {text}")
+    hint = ""
+    if any(word in text for word in ("disk", "unable to open", "readonly")):  # EIO, ENOSPC, EROFS
+        hint = "; check that its folder can be written and the disk is not full"
+    return StateError(path, f"cannot use the database: {text}{hint}")
 
 
 def _stamp(moment: datetime) -> str:

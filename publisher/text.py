@@ -6,13 +6,15 @@ import re
 import reprlib
 
 # XML 1.0 allows tab, LF, CR and everything from U+0020 except surrogates, U+FFFE and U+FFFF.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# DEL and the C1 controls (but NEL, a line break) go too: HTML refuses them, and its parsers
+# turn them into other characters (U+0091 into a quotation mark), so no text would survive.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 _SPACES = re.compile(r"\s+")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def xml_safe(text: str) -> str:
-    """Drop the characters XML 1.0 cannot carry (control characters, lone surrogates)."""
+    """Drop the characters XML 1.0 and HTML cannot carry (control characters, lone surrogates)."""
     return _XML_ILLEGAL.sub("", text)
 
 

@@ -229,16 +229,8 @@ def block_documents(draw: Any, depth: int = 0, indent: int = 0) -> list[str]:
     return lines
 
 
-@settings(max_examples=2500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(block_documents())
-def test_the_block_reader_reads_what_the_safe_loader_reads(lines: list[str]) -> None:
+def test_the_document_loader_reads_block_documents_as_the_safe_loader(lines: list[str]) -> None:
     text = "\n".join(lines)
-    fast = loader._read_block_yaml(text)
-    if fast is not None:
-        assert typed(fast) == load(loader.SafeLoader, text)
-
-
-def test_the_block_reader_leaves_everything_else_to_the_safe_loader() -> None:
-    for text in YAML_CASES:
-        fast = loader._read_block_yaml(text)
-        assert fast is None or typed(fast) == load(loader.SafeLoader, text)
+    assert load(loader._DocumentLoader, text) == load(loader.SafeLoader, text)
