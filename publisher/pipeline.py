@@ -913,6 +913,7 @@ class _DigestJob:
             "index.json", json.dumps(index, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
         )
         folder.write("index.html", digest.render_index(listed, masthead))
+        folder.sweep()  # temporaries of a digest killed mid-write
         self._write_digest_feeds(listed)
         return folder.path(name)
 
@@ -947,6 +948,7 @@ class _DigestJob:
         folder = OutputFolder(self.out)  # outside the build's manifest: never pruned by it
         folder.write("digest.rss.xml", render_rss(spec, site))
         folder.write("digest.atom.xml", render_atom(spec, site))
+        folder.sweep()
         announce_changed_feeds(self.config, folder.summary)
 
 

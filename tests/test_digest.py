@@ -1088,3 +1088,22 @@ def test_digest_feed_keeps_the_newest_twenty(desk: Desk) -> None:
     feed = feedparser.parse((desk.out / "digest.rss.xml").read_bytes())
     assert len(feed.entries) == 20
     assert feed.entries[0].link.endswith(f"{(DAY1 + timedelta(days=22)).date()}.html")
+
+
+def test_a_killed_digest_leaves_no_temporary_files_behind(desk: Desk) -> None:
+    desk.article("one", 2)
+    desk.run(dry_run=True)
+    # What a digest killed between writing and renaming leaves: hidden, unlocked, older.
+    stale = [
+        desk.out / "digest" / ".2026-11-24.html.abcd1234.tmp",
+        desk.out / ".digest.rss.xml.abcd1234.tmp",
+    ]
+    for path in stale:
+        path.write_text("half a file")
+        os.utime(path, (0, 0))
+    stranger = desk.out / "digest" / ".notes.txt.abcd1234.tmp"  # not a file we publish
+    stranger.write_text("someone else's")
+    os.utime(stranger, (0, 0))
+    desk.run()
+    assert not any(path.exists() for path in stale)
+    assert stranger.exists()
