@@ -420,7 +420,7 @@ def pelican_site(site: Path, corpus: Path) -> Path:
 
 
 def digest_available() -> bool:
-    probe = "import publisher.pipeline as p; print(hasattr(p, 'run_digest'))"
+    probe = "import publisher.digest_run as p; print(hasattr(p, 'run_digest'))"
     found = subprocess.run(
         [sys.executable, "-c", probe], env=CHILD_ENV, capture_output=True, text=True
     )
@@ -449,7 +449,7 @@ def subscribers_file(path: Path, count: int, sets: int = 50) -> None:
 
 def bench_digest(bench: Bench, corpus_size: int, subscribers: int, smtp_subscribers: int) -> None:
     if not digest_available():
-        print("digest: skipped: digest not available (publisher.pipeline.run_digest)")
+        print("digest: skipped: digest not available (publisher.digest_run.run_digest)")
         return
     corpus = ensure_corpus(bench, corpus_size)
     folder = bench.work / "digest"
@@ -527,7 +527,7 @@ def digest_child(config_path: Path, corpus: Path, out: Path) -> None:
 
     import premailer
 
-    from publisher import pipeline
+    from publisher import digest_run
     from publisher.config import load_config
 
     calls = [0]
@@ -546,7 +546,7 @@ def digest_child(config_path: Path, corpus: Path, out: Path) -> None:
         if not sending:
             sending.append(time.perf_counter())
 
-    result = pipeline.run_digest(
+    result = digest_run.run_digest(
         config, seeds=corpus, out=out, now=datetime.fromisoformat(DIGEST_NOW), progress=progress
     )
     finished = time.perf_counter()

@@ -269,8 +269,8 @@ def digest(
     Without smtp.host in the config, messages are written as .eml files to the outbox
     folder. The web copy goes to OUT/digest/DATE.html with an index of past digests.
     """
+    from publisher.digest_run import run_digest
     from publisher.errors import SubscriberError
-    from publisher.pipeline import run_digest
 
     config = read_config(config_path)
     bar: list[Any] = []
@@ -323,9 +323,9 @@ def unsubscribe(config_path: Path | None, undo: bool, show: bool, entries: tuple
     A token is the opaque value in an unsubscribe link (?token=...); it is matched against
     the subscribers file. The suppression list lives in the state store.
     """
+    from publisher.digest_run import suppressed_addresses
+    from publisher.digest_run import unsubscribe as run_unsubscribe
     from publisher.errors import SubscriberError
-    from publisher.pipeline import suppressed_addresses
-    from publisher.pipeline import unsubscribe as run_unsubscribe
 
     config = read_config(config_path)
     if not entries and not show:

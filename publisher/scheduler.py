@@ -108,7 +108,7 @@ def _run_feeds(config: Config) -> str:
 
 
 def _run_digest(config: Config) -> str:
-    from publisher.pipeline import run_digest
+    from publisher.digest_run import run_digest
 
     result = run_digest(config)
     summary: str = result.summary()

@@ -40,9 +40,10 @@ from publisher.digest import (
     render,
     topics_by_article,
 )
+from publisher.digest_run import DigestResult, run_digest
 from publisher.loader import load_folder
 from publisher.messages import unsubscribe_token
-from publisher.pipeline import DigestResult, build, run_digest
+from publisher.pipeline import build
 from publisher.selection import select
 
 DAY1 = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)

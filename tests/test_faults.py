@@ -39,8 +39,9 @@ from test_hostile_input import Sandbox, check_outputs, outbox_messages, sandbox
 from publisher import state as state_module
 from publisher.cli import main
 from publisher.config import load_config
+from publisher.digest_run import DigestResult, run_digest
 from publisher.output import MANIFEST, OutputFolder
-from publisher.pipeline import DigestResult, build, run_digest
+from publisher.pipeline import build
 
 DAY1 = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)

@@ -87,6 +87,16 @@ def test_help_does_not_load_the_heavy_libraries() -> None:
     assert heavy_modules(report) == []
 
 
+def test_a_feeds_build_does_not_load_the_digest() -> None:
+    """A build from cron every few minutes should not pay for the digest's imports."""
+    report = probe("import publisher.pipeline")
+    modules = report["modules"]
+    assert isinstance(modules, list)
+    digest_only = {"jinja2", "publisher.digest", "publisher.delivery", "publisher.messages"}
+    assert digest_only.isdisjoint(modules)
+    assert "email.headerregistry" not in modules
+
+
 @pytest.mark.parametrize(
     "module",
     [
@@ -100,6 +110,7 @@ def test_help_does_not_load_the_heavy_libraries() -> None:
         "output",
         "pages",
         "pipeline",
+        "digest_run",
         "text",
         "urls",
         "templating",
