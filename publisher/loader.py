@@ -11,6 +11,7 @@ import functools
 import gc
 import logging
 import math
+import operator
 import os
 import re
 import reprlib
@@ -43,7 +44,9 @@ log = logging.getLogger(__name__)
 SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DOCUMENT_SUFFIXES = (".txt", ".md")
 _OPENING = re.compile(r"---[ \t]*\r?\n")
-_CLOSING = re.compile(r"^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.M)
+# The closing line, with the line break before it (a literal to scan for is much quicker
+# than trying "^" at every position); searched from the opening's own line break.
+_CLOSING = re.compile(r"\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)")
 _ID_NAMESPACE = uuid.NAMESPACE_URL
 _URI = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"]+\Z")
 _ID_SCHEMES = frozenset({"urn", "tag", "http", "https"})
@@ -400,7 +403,7 @@ def _decode_text(path: Path, data: bytes) -> str:
 def load_document(path: Path, text: str) -> tuple[Article, list[ArticleError]]:
     """Parse one document; returns the article and the problems that did not stop it."""
     opening = _OPENING.match(text)
-    closing = None if opening is None else _CLOSING.search(text, opening.end())
+    closing = None if opening is None else _CLOSING.search(text, opening.end() - 1)
     if opening is not None and closing is None:
         raise ArticleError(
             path,
@@ -413,9 +416,9 @@ def load_document(path: Path, text: str) -> tuple[Article, list[ArticleError]]:
             "front matter",
             "missing: the file must start with a '---' line and close it with another",
         )
-    front = text[opening.end() : closing.start()]
+    front = text[opening.end() : closing.start() + 1]
     try:
-        data = yaml.load(front, Loader=_DocumentLoader)
+        data = parse_front_matter(front)
     except _Refused as refused:
         raise ArticleError(path, "front matter", str(refused)) from None
     except yaml.YAMLError as exc:
@@ -454,6 +457,7 @@ def load_document(path: Path, text: str) -> tuple[Article, list[ArticleError]]:
     return article, fields.warnings
 
 
+_PLAIN = "?plain"  # a plain scalar's tag until _plain resolves it
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _SEQ = "tag:yaml.org,2002:seq"
@@ -480,22 +484,43 @@ _RESOLVER.yaml_implicit_resolvers = SafeLoader.yaml_implicit_resolvers
 
 
 class _DocumentLoader(SafeLoader):  # type: ignore[valid-type,misc]
-    """The safe loader, quicker on plain documents (trees of mappings, lists and scalars):
-    plain scalars' tags are remembered, and such trees are built without the generic
-    machinery. Anything else, and any error, is left to the safe loader's own code, so
-    the result is always exactly its own."""
+    """The safe loader, quicker on plain documents (trees of mappings, lists and scalars).
 
-    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> Any:
-        if kind is ScalarNode and implicit[0] and not self.yaml_path_resolvers:
-            return _implicit_tag(value)
-        return super().resolve(kind, value, implicit)
+    The C parser asks for every node's tag as it builds it; here a plain scalar is only
+    marked, and ``_plain`` resolves it while constructing, remembering the tags of words
+    that repeat (keys). Anything but a plain tree raises ``_NotPlain``, and
+    ``parse_front_matter`` reads the text again with the safe loader's own code, so the
+    result is always exactly its own.
+    """
+
+    # The C parser calls these two for every node, to serve path resolvers; PyYAML's
+    # safe loader has none, so they are C built-ins that take the arguments and do nothing.
+    descend_resolver = operator.is_
+    ascend_resolver = tuple
+
+    def resolve(self, kind: type[Node], value: Any, implicit: Any) -> str:
+        if kind is ScalarNode:
+            return _PLAIN if implicit[0] else _STR
+        return _MAP if kind is MappingNode else _SEQ
 
     def construct_document(self, node: Node) -> Any:
-        try:
-            return _plain(self, node, set())
-        except Exception:
-            _check_expansion(node)
-            return super().construct_document(node)
+        return _plain(self, node, set())
+
+
+class _CheckedLoader(SafeLoader):  # type: ignore[valid-type,misc]
+    """The safe loader itself, for what ``_DocumentLoader`` leaves: refuses alias bombs."""
+
+    def construct_document(self, node: Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def parse_front_matter(front: str) -> Any:
+    """The front matter as PyYAML's C safe loader reads it (``CSafeLoader``)."""
+    try:
+        return yaml.load(front, Loader=_DocumentLoader)
+    except _NotPlain:
+        return yaml.load(front, Loader=_CheckedLoader)
 
 
 MAX_ALIAS_EXPANSION = 100_000
@@ -547,28 +572,73 @@ def _children(node: Node) -> list[Node]:
 
 
 def _plain(loader: Any, node: Node, seen: set[int]) -> Any:
+    """The value of a plain tree of mappings, lists and scalars; else ``_NotPlain``."""
     kind = node.__class__
-    tag = node.tag
     if kind is ScalarNode:
-        if tag == _STR:
-            return node.value
-        construct = _SCALARS.get(tag)
-        if construct is None:
-            raise _NotPlain
-        return construct(loader, node)
+        return _scalar(loader, node)
     if id(node) in seen:  # an alias: the safe loader shares the object (and stops bombs)
         raise _NotPlain
     seen.add(id(node))
-    if kind is MappingNode and tag == _MAP:
+    if kind is MappingNode and node.tag == _MAP:
         mapping = {}
         for key_node, value_node in node.value:
             if key_node.__class__ is not ScalarNode:
                 raise _NotPlain
-            mapping[_plain(loader, key_node, seen)] = _plain(loader, value_node, seen)
+            mapping[_scalar(loader, key_node)] = (
+                _scalar(loader, value_node)
+                if value_node.__class__ is ScalarNode
+                else _plain(loader, value_node, seen)
+            )
         return mapping
-    if kind is SequenceNode and tag == _SEQ:
-        return [_plain(loader, item, seen) for item in node.value]
+    if kind is SequenceNode and node.tag == _SEQ:
+        return [
+            _scalar(loader, item) if item.__class__ is ScalarNode else _plain(loader, item, seen)
+            for item in node.value
+        ]
     raise _NotPlain
+
+
+def _scalar(loader: Any, node: Node) -> Any:
+    """A scalar's value as the safe loader constructs it, with shortcuts for what repeats
+    (keys, flags, small numbers) and for dates in the documents' usual form."""
+    tag = node.tag
+    value = node.value
+    if tag is _PLAIN:
+        known = _REPEATED.get(value, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known
+        if _UTC_MOMENT.fullmatch(value):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                pass  # such as 2023-13-45: the safe loader's own error follows
+        tag = _implicit_tag(value)
+        if tag == _INT and value.isascii() and value.isdigit() and value[0] != "0":
+            result: Any = int(value)
+        elif tag == _STR:
+            result = value
+        else:
+            construct = _SCALARS.get(tag)
+            if construct is None:
+                raise _NotPlain
+            result = construct(loader, node)
+        if len(value) <= 16 and len(_REPEATED) < 10_000:
+            _REPEATED[value] = result
+        return result
+    if tag == _STR:
+        return value
+    construct = _SCALARS.get(tag)
+    if construct is None:
+        raise _NotPlain
+    return construct(loader, node)
+
+
+# Plain scalars already constructed: their values are immutable (str, int, float, bool,
+# None, date), so sharing one object is what the safe loader's own results look like.
+_REPEATED: dict[str, Any] = {}
+_UNKNOWN = object()
+# "2023-07-07T11:07:00Z": YAML resolves it as a timestamp, the same moment in UTC.
+_UTC_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 class _Fields:

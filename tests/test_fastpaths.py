@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -108,17 +109,25 @@ YAML_CASES = [
     "a: [unclosed",
     "unicode: \"\\u00e9 \\U0001F600 東京\"\nquoted: 'it''s'",
     "multi: |\n  line one\n  line two\nfolded: >\n  folded\n  text",
+    # The shortcuts for dates in UTC, whole numbers and repeated words.
+    "at: 2023-07-07T24:00:00Z",
+    "at: 2023-02-30T10:00:00Z",
+    "at: 0000-01-01T00:00:00Z",
+    "at: 2023-07-07T11:07:00Z\nsame: 2023-07-07T11:07:00Z\nspaced: 2023-07-07 11:07:00Z",
+    "octal: 0123\nzeros: 00\nzero: 0\nsigned: +12\nunderscored: 1_000\nlong: 123456789012345678",
+    "arabic: \u0663\nfullwidth: \uff11\nfirst: yes\nagain: yes\nnull_again: ~",
 ]
 
 
 @pytest.mark.parametrize("text", YAML_CASES)
 def test_the_document_loader_is_the_safe_loader(text: str) -> None:
-    assert load(loader._DocumentLoader, text) == load(loader.SafeLoader, text)
+    assert load(loader.parse_front_matter, text) == load(loader.SafeLoader, text)
 
 
 def load(kind: Any, text: str) -> str:
+    """What a loader class (or a reading function) makes of ``text``, types included."""
     try:
-        return typed(yaml.load(text, Loader=kind))
+        return typed(yaml.load(text, Loader=kind) if isinstance(kind, type) else kind(text))
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
 
@@ -145,7 +154,7 @@ def test_the_seeds_and_a_generated_corpus_load_the_same_either_way(tmp_path: Pat
     folders = [tmp_path, Path(__file__).resolve().parent.parent / "seeds"]
     for path in (p for folder in folders for p in loader.find_documents(folder)):
         text = path.read_text(encoding="utf-8-sig").split("\n---", 1)[0].removeprefix("---\n")
-        assert load(loader._DocumentLoader, text) == load(loader.SafeLoader, text)
+        assert load(loader.parse_front_matter, text) == load(loader.SafeLoader, text)
 
 
 def walk_documents(root: Path) -> list[Path]:
@@ -233,4 +242,34 @@ def block_documents(draw: Any, depth: int = 0, indent: int = 0) -> list[str]:
 @given(block_documents())
 def test_the_document_loader_reads_block_documents_as_the_safe_loader(lines: list[str]) -> None:
     text = "\n".join(lines)
-    assert load(loader._DocumentLoader, text) == load(loader.SafeLoader, text)
+    assert load(loader.parse_front_matter, text) == load(loader.SafeLoader, text)
+
+
+REFERENCE_CLOSING = re.compile(r"^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.M)
+FRONT_PIECES = st.sampled_from(
+    ["---", "...", "----", "--- x", " ---", "-- -", "\n", "\r\n", " ", "\t", "a: 1", "#", "..."]
+)
+
+
+def reference_split(text: str) -> tuple[int, int] | None:
+    """Where the front matter's closing line starts and ends, as the loader found it first."""
+    opening = loader._OPENING.match(text)
+    if opening is None:
+        return None
+    closing = REFERENCE_CLOSING.search(text, opening.end())
+    return None if closing is None else closing.span()
+
+
+def split(text: str) -> tuple[int, int] | None:
+    opening = loader._OPENING.match(text)
+    if opening is None:
+        return None
+    closing = loader._CLOSING.search(text, opening.end() - 1)
+    return None if closing is None else (closing.start() + 1, closing.end())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(FRONT_PIECES, max_size=12).map("".join))
+def test_the_closing_line_is_found_where_it_always_was(rest: str) -> None:
+    for opening in ("---\n", "---  \r\n", "--- \t\n"):
+        assert split(opening + rest) == reference_split(opening + rest)
