@@ -12,6 +12,7 @@ is kept in ``benchmarks/corpus/`` (git-ignored) for the next run.
 from __future__ import annotations
 
 import argparse
+import compileall
 import csv
 import importlib.util
 import json
@@ -124,6 +125,9 @@ def freeze_code(work: Path) -> None:
         HERE.parent / "publisher", code / "publisher", ignore=shutil.ignore_patterns("__pycache__")
     )
     shutil.copytree(HERE.parent / "templates", code / "templates")
+    # Byte-compiled, as pip leaves an installed package (even where the environment sets
+    # PYTHONDONTWRITEBYTECODE, which would otherwise compile every module on every run).
+    compileall.compile_dir(code / "publisher", quiet=1)
     CHILD_ENV["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(code), os.environ.get("PYTHONPATH")])
     )

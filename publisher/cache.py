@@ -30,7 +30,7 @@ import re
 import sqlite3
 import sys
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -56,7 +56,8 @@ _RENDER_LIBRARIES = ("feedgen", "lxml", "jinja2")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS documents (
-    hash BLOB PRIMARY KEY, crc INTEGER NOT NULL, record TEXT NOT NULL);
+    hash BLOB PRIMARY KEY, crc INTEGER NOT NULL, record TEXT NOT NULL,
+    head TEXT, head_crc INTEGER);
 CREATE TABLE IF NOT EXISTS files (
     root TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     ino INTEGER NOT NULL, checked_ns INTEGER NOT NULL, hash BLOB NOT NULL,
@@ -227,6 +228,56 @@ def decode(text: str, path: Path, *, fresh: bool = False) -> Outcome:
         link(item[1])
     problems = [ArticleError(path, *_strings(item, 2)) for item in warnings]
     return article, problems
+
+
+class Head(NamedTuple):
+    """What selection reads of a stored article record."""
+
+    id: str
+    url: str
+    published_at: datetime
+    quality: float
+    published: bool
+    topics: tuple[str, ...]
+
+
+def encode_head(outcome: Article | ArticleError, warnings: Iterable[ArticleError]) -> str | None:
+    """The fields selection reads, stored beside the record; None for a rejection or an
+    article with warnings (read in full, so that their problems are reported)."""
+    if isinstance(outcome, ArticleError) or any(True for _ in warnings):
+        return None
+    a = outcome
+    head = [a.id, a.url, a.published_at.isoformat(), a.quality, a.published, list(a.topics)]
+    return json.dumps(head, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_head(text: str) -> Head:
+    """A stored head, checked as ``decode`` checks those fields; RecordError if damaged.
+    The rest of the record is checked by ``decode`` if a feed lists the article."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise RecordError(str(exc)) from None
+    if type(data) is not list or len(data) != 6:
+        raise RecordError("a head of the wrong length")
+    id_, url, moment, quality, published, topics = data
+    if not (
+        type(id_) is str
+        and type(url) is str
+        and type(moment) is str
+        and type(quality) is float
+        and type(published) is bool
+        and type(topics) is list
+        and all(type(topic) is str for topic in topics)
+    ):
+        raise RecordError("a field of the wrong type")
+    try:
+        published_at = datetime.fromisoformat(moment)
+    except ValueError as exc:
+        raise RecordError(str(exc)) from None
+    if published_at.utcoffset() != timedelta(0):
+        raise RecordError("published_at is not in UTC")
+    return Head(id_, url, published_at, quality, published, tuple(topics))
 
 
 def _strings(value: Any, count: int) -> list[str]:
@@ -408,15 +459,45 @@ class BuildCache:
             return {}
         return {hash_: (record, crc) for hash_, record, crc in rows}
 
-    def store_records(self, records: dict[bytes, str]) -> None:
+    def heads(self) -> dict[bytes, tuple[str, int]]:
+        """Every stored head (see ``encode_head``), by the hash of the document's bytes."""
+        if self._db is None:
+            return {}
+        try:
+            rows = self._db.execute(
+                "SELECT hash, head, head_crc FROM documents WHERE head IS NOT NULL"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            self._fail(exc)
+            return {}
+        return {hash_: (head, crc) for hash_, head, crc in rows}
+
+    def some_records(self, hashes: list[bytes]) -> dict[bytes, tuple[str, int]]:
+        """The stored parse results of these documents (those there are)."""
+        found: dict[bytes, tuple[str, int]] = {}
+        for start in range(0, len(hashes), 500):  # SQLite takes 999 parameters at most
+            chunk = hashes[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            if self._db is None:
+                break
+            try:
+                rows = self._db.execute(
+                    f"SELECT hash, record, crc FROM documents WHERE hash IN ({marks})", chunk
+                ).fetchall()
+            except sqlite3.Error as exc:
+                self._fail(exc)
+                break
+            found.update((hash_, (record, crc)) for hash_, record, crc in rows)
+        return found
+
+    def store_records(self, records: dict[bytes, tuple[str, str | None]]) -> None:
         """Store parse results now (by content, so harmless if the build stops later)."""
         if self._db is None or self.read_only:
             return
         try:
             with _transaction(self._db):
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
-                    ((h, _crc(text), text) for h, text in records.items()),
+                    "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)", _rows(records)
                 )
         except sqlite3.Error as exc:
             self._fail(exc)
@@ -429,8 +510,8 @@ class BuildCache:
         try:
             with _transaction(db):
                 db.executemany(
-                    "INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
-                    ((h, _crc(text), text) for h, text in folder.records.items()),
+                    "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)",
+                    _rows(folder.records),
                 )
                 db.executemany(
                     "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -531,12 +612,14 @@ class FolderCache:
     key: str
     files: dict[str, FileState]
     changed: dict[str, FileState] = field(default_factory=dict)
-    records: dict[bytes, str] = field(default_factory=dict)
+    records: dict[bytes, tuple[str, str | None]] = field(default_factory=dict)
     replaced: bool = False
     complete: bool = True  # every document was seen and hashed
     _order: list[str] = field(default_factory=list)
     _final: dict[str, FileState] = field(default_factory=dict)
     _stored: dict[bytes, tuple[str, int]] | None = None
+    _heads: dict[bytes, tuple[str, int]] | None = None
+    _fetched: dict[bytes, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def gone(self) -> list[str]:
@@ -550,32 +633,66 @@ class FolderCache:
             return None
         return [(name, self._final[name]) for name in self._order]
 
-    def unchanged(
-        self, name: str, stat: os.stat_result, path: Path
-    ) -> tuple[bytes, Outcome] | None:
-        """The parse result of ``name`` if the file is provably the one that was parsed."""
+    def known_hash(self, name: str, stat: os.stat_result) -> bytes | None:
+        """The content hash of ``name`` if the file is provably the one that was parsed;
+        ``head`` or ``decoded`` then reads its record."""
         self._order.append(name)
         state = self.files.get(name)
         if state is None or not state.matches(stat):
             return None
-        outcome = self._decode(state.hash, path)
-        if outcome is None:
+        return state.hash
+
+    def head(self, name: str, hash_: bytes) -> Head | None:
+        """The head of the record of ``name`` (after ``known_hash``), or None: read it in full."""
+        if self._heads is None:
+            self._heads = self.cache.heads()
+        stored = self._heads.get(hash_)
+        if stored is None or stored[1] != _crc(stored[0]):
             return None
-        self._final[name] = state
-        return state.hash, outcome
+        try:
+            head = decode_head(stored[0])
+        except RecordError as exc:
+            log.debug("%s: cached head ignored (%s)", name, exc)
+            return None
+        self._final[name] = self.files[name]
+        return head
+
+    def decoded(self, name: str, hash_: bytes, path: Path) -> Outcome | None:
+        """The parse result of ``name`` (after ``known_hash``), or None: parse it again."""
+        outcome = self._decode(hash_, path)
+        if outcome is not None:
+            self._final[name] = self.files[name]
+        return outcome
 
     def by_content(self, hash_: bytes, path: Path) -> Outcome | None:
         """The parse result of a document with these bytes, wherever it was seen."""
         return self._decode(hash_, path)
 
-    def _decode(self, hash_: bytes, path: Path) -> Outcome | None:
-        if self._stored is None:
-            self._stored = self.cache.records()
-        stored = self._stored.get(hash_)
+    def read_records(self, hashes: Iterable[bytes]) -> None:
+        """Fetch these records in a few queries, before ``by_content`` asks for each one
+        (when selecting by heads, only the records of listed articles are read)."""
+        wanted = [hash_ for hash_ in hashes if hash_ not in self._fetched]
+        self._fetched.update(self.cache.some_records(wanted))
+
+    def _record(self, hash_: bytes) -> str | None:
+        if self._heads is not None:  # selecting by heads: only a few records are read
+            if hash_ not in self._fetched:
+                self.read_records([hash_])
+            stored = self._fetched.get(hash_)
+        else:
+            if self._stored is None:
+                self._stored = self.cache.records()
+            stored = self._stored.get(hash_)
         if stored is None or stored[1] != _crc(stored[0]):
             return None
+        return stored[0]
+
+    def _decode(self, hash_: bytes, path: Path) -> Outcome | None:
+        stored = self._record(hash_)
+        if stored is None:
+            return None
         try:
-            return decode(stored[0], path)
+            return decode(stored, path)
         except RecordError as exc:
             log.debug("%s: cached record ignored (%s)", path, exc)
             return None
@@ -587,8 +704,10 @@ class FolderCache:
         checked_ns: int,
         hash_: bytes,
         record: str | None,
+        head: str | None = None,
     ) -> None:
-        """Record that ``name`` (as ``stat``, read after ``checked_ns``) holds ``hash_``."""
+        """Record that ``name`` (as ``stat``, read after ``checked_ns``) holds ``hash_``,
+        parsed into ``record`` and ``head`` (see ``encode`` and ``encode_head``)."""
         state = FileState(stat.st_size, stat.st_mtime_ns, stat.st_ino, checked_ns, hash_)
         self._final[name] = state
         known = self.files.get(name)
@@ -597,7 +716,7 @@ class FolderCache:
         if known != state:
             self.changed[name] = state
         if record is not None and not self.cache.read_only:
-            self.records[hash_] = record
+            self.records[hash_] = (record, head)
             if len(self.records) >= FLUSH_RECORDS:
                 self.cache.store_records(self.records)  # memory stays flat at 100,000
                 self.records = {}
@@ -605,6 +724,13 @@ class FolderCache:
 
 def _crc(text: str) -> int:
     return zlib.crc32(text.encode("utf-8", "surrogatepass"))
+
+
+def _rows(
+    records: dict[bytes, tuple[str, str | None]],
+) -> Iterator[tuple[bytes, int, str, str | None, int | None]]:
+    for hash_, (record, head) in records.items():
+        yield hash_, _crc(record), record, head, None if head is None else _crc(head)
 
 
 class _transaction:

@@ -135,7 +135,7 @@ class Masthead:
 # --- which articles ---------------------------------------------------------------------
 
 
-def eligible(selection: Selection, now: datetime) -> list[Article]:
+def eligible(selection: Selection[Article], now: datetime) -> list[Article]:
     """Selected articles already published at ``now`` (a future date is not news yet).
 
     An article whose link is too long for a mail client is left out (and logged).
@@ -185,7 +185,7 @@ def new_articles(
     return chosen
 
 
-def topics_by_article(selection: Selection) -> dict[str, tuple[str, ...]]:
+def topics_by_article(selection: Selection[Article]) -> dict[str, tuple[str, ...]]:
     """Each selected article's topics, those whose threshold it passed, in its own order."""
     qualified: dict[str, set[str]] = {}
     for topic, articles in selection.by_topic.items():

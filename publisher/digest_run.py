@@ -218,7 +218,7 @@ class _DigestJob:
     """One ``run_digest`` call: what every period it handles shares."""
 
     config: Config
-    selection: Selection
+    selection: Selection[Article]
     now: datetime
     out: Path
     secret: bytes

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from publisher.cache import Outcome, content_hash, decode, encode
+from publisher.cache import Outcome, content_hash, decode, encode, encode_head
 from publisher.errors import ArticleError
 from publisher.models import Article, Image, Provider, Related
 from publisher.text import one_line, xml_safe
@@ -72,6 +72,8 @@ class LoadReport:
     # With the build cache: the hash of each article's document. An output file whose
     # articles all kept theirs need not be rendered again.
     fingerprints: dict[Path, bytes] = field(default_factory=dict)
+    # With ``summaries=True``: the articles the cache knows, not read in full.
+    summaries: list[Summary] = field(default_factory=list)
 
 
 class _Document:
@@ -91,6 +93,25 @@ class _Document:
         if self._path is None:
             self._path = Path(self.folder, self.entry.name)
         return self._path
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Summary:
+    """An unchanged article as selection sees it (``cache.Head``), with what it takes to
+    read it in full (``FolderCache.by_content``) if a feed lists it."""
+
+    id: str
+    url: str
+    published_at: datetime
+    quality: float
+    published: bool
+    topics: tuple[str, ...]
+    hash: bytes
+    document: _Document
+
+    @property
+    def source_path(self) -> Path:
+        return self.document.path
 
 
 @dataclass(frozen=True)
@@ -153,23 +174,27 @@ def load_folder(
     progress: Progress | None = None,
     jobs: int | None = None,
     found: Scan | None = None,
+    summaries: bool = False,
 ) -> LoadReport:
     """Load every document under ``root``; a broken one is reported, never fatal.
 
     With ``cache``, a document whose file did not change, or whose bytes were seen
-    before, is not parsed again. Many documents are parsed in ``jobs`` processes
-    (default: one per CPU). The report is the same, in the same order, either way.
+    before, is not parsed again; with ``summaries`` too, an unchanged article is not even
+    decoded, but listed in ``report.summaries``. Many documents are parsed in ``jobs``
+    processes (default: one per CPU). The report is the same, in the same order, either way.
     """
     checked_ns = time.time_ns()  # before any read: see cache.FileState.matches
     documents = found.documents if found is not None and found.root == root else _scan(root)
     total = len(documents)
-    outcomes: list[Outcome | None] = [None] * total
+    outcomes: list[Outcome | Summary | None] = [None] * total
     hashes: list[bytes | None] = [None] * total
     with collector_paused():
         if cache is None:
             todo = list(range(total))
         else:
-            todo = _from_cache(documents, cache, max_bytes, outcomes, hashes, checked_ns)
+            todo = _from_cache(
+                documents, cache, max_bytes, outcomes, hashes, checked_ns, summaries=summaries
+            )
         if progress is not None:
             progress(total - len(todo), total)
         parsed = _parse_all(
@@ -184,11 +209,15 @@ def load_folder(
             hashes[index] = hash_
             document = documents[index]
             if cache is not None and hash_ is not None and document.stat is not None:
-                cache.remember(document.name, document.stat, checked_ns, hash_, record)
+                head = None if record is None else encode_head(*outcome)
+                cache.remember(document.name, document.stat, checked_ns, hash_, record, head)
     report = LoadReport(documents=total)
     for document, done, digest in zip(documents, outcomes, hashes, strict=True):
         if done is None:  # pragma: no cover (every position was filled above)
             raise RuntimeError(f"{document.path}: not loaded")
+        if isinstance(done, Summary):
+            report.summaries.append(done)
+            continue
         result, warnings = done
         if isinstance(result, ArticleError):
             report.rejected.append(result)
@@ -204,9 +233,11 @@ def _from_cache(
     documents: list[_Document],
     cache: FolderCache,
     max_bytes: int,
-    outcomes: list[Outcome | None],
+    outcomes: list[Outcome | Summary | None],
     hashes: list[bytes | None],
     checked_ns: int,
+    *,
+    summaries: bool,
 ) -> list[int]:
     """Fill in what the cache knows; returns the positions still to parse."""
     todo = []
@@ -217,17 +248,25 @@ def _from_cache(
             cache.complete = False
             todo.append(index)  # parsing says why it cannot be read
             continue
-        hit = cache.unchanged(document.name, stat, document.path)
+        hit: tuple[bytes, Outcome | Summary] | None = None
+        known_hash = cache.known_hash(document.name, stat)
+        if known_hash is not None:
+            head = cache.head(document.name, known_hash) if summaries else None
+            if head is not None:
+                hit = (known_hash, Summary(*head, known_hash, document))
+            else:
+                decoded = cache.decoded(document.name, known_hash, document.path)
+                hit = None if decoded is None else (known_hash, decoded)
         if hit is None and cache.files and stat.st_size <= max_bytes:
             # Touched, renamed or copied: the same bytes need not be parsed again.
             try:
                 hash_ = content_hash(_read_bytes(document.path, max_bytes))
             except ArticleError:
                 hash_ = None
-            known = None if hash_ is None else cache.by_content(hash_, document.path)
-            if hash_ is not None and known is not None:
+            by_content = None if hash_ is None else cache.by_content(hash_, document.path)
+            if hash_ is not None and by_content is not None:
                 cache.remember(document.name, stat, checked_ns, hash_, None)
-                hit = (hash_, known)
+                hit = (hash_, by_content)
         if hit is None:
             todo.append(index)
         else:

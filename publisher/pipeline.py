@@ -35,12 +35,14 @@ from publisher.errors import (
 from publisher.loader import (
     LoadReport,
     Scan,
+    Summary,
     collector_paused,
     cpu_count,
     load_folder,
     scan,
     unchanged_documents,
 )
+from publisher.models import Article
 from publisher.output import MANIFEST, OutputFolder, WriteSummary
 from publisher.selection import Selection, select
 from publisher.slugs import assign_slugs
@@ -61,7 +63,7 @@ class BuildResult:
     def __init__(
         self,
         report: LoadReport | None,
-        selection: Selection | None,
+        selection: Selection[Article] | None,
         output: WriteSummary,
         seconds: float,
         unread: _Unread | None = None,
@@ -78,11 +80,11 @@ class BuildResult:
         return self._loaded()[0]
 
     @property
-    def selection(self) -> Selection:
+    def selection(self) -> Selection[Article]:
         """The published articles, overall and by topic."""
         return self._loaded()[1]
 
-    def _loaded(self) -> tuple[LoadReport, Selection]:
+    def _loaded(self) -> tuple[LoadReport, Selection[Article]]:
         if self._report is None or self._selection is None:
             if self._unread is None:  # pragma: no cover (the constructor's callers)
                 raise RuntimeError("a build result without articles")
@@ -128,11 +130,11 @@ class _Unread:
     warnings: list[ArticleError]
     selected: int
     topics: int
-    load: Callable[[], tuple[LoadReport, Selection]]
+    load: Callable[[], tuple[LoadReport, Selection[Article]]]
 
     @classmethod
     def recorded(
-        cls, last: Snapshot, root: Path, load: Callable[[], tuple[LoadReport, Selection]]
+        cls, last: Snapshot, root: Path, load: Callable[[], tuple[LoadReport, Selection[Article]]]
     ) -> _Unread:
         def errors(items: list[tuple[str, str, str]]) -> list[ArticleError]:
             return [ArticleError(root / name, field, reason) for name, field, reason in items]
@@ -154,7 +156,7 @@ def load_and_select(
     use_cache: bool = True,
     write_cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[LoadReport, Selection]:
+) -> tuple[LoadReport, Selection[Article]]:
     """Read the documents and pick the published ones: shared by the feeds and the digest.
 
     ``write_cache=False`` still takes what the build cache knows, but writes nothing.
@@ -182,6 +184,7 @@ def build(
     started = time.perf_counter()
     root = seeds or config.paths.seeds
     target = out or config.paths.output
+    reload = functools.partial(load_and_select, config, seeds)
     with _build_cache(config, use_cache) as cache, collector_paused():
         found = known = None
         salt = b""
@@ -190,19 +193,18 @@ def build(
             salt = renderer_fingerprint(cache.parser, dataclasses.replace(config, source=None))
             found = scan(_seeds_folder(config, root))
             known = cache.folder(root)
-            reload = functools.partial(load_and_select, config, seeds)
             last = _nothing_to_do(cache, found, known, target, salt)
             if last is not None:
                 output = WriteSummary(unchanged=sorted(set(last.outputs) - {MANIFEST}))
                 unread = _Unread.recorded(last, root, reload)
                 return BuildResult(None, None, output, time.perf_counter() - started, unread)
-        report = _load(config, root, cache, known, progress, found)
-        selection = select(report.articles, config.selection)
+        chosen = _choose(config, root, cache, known, progress, found)
+        report = chosen.report
         folder = OutputFolder(target)
         renders = Renders(cache, folder, salt, defer=True)
         write_feeds(
             folder,
-            selection,
+            chosen.listed,
             config.site,
             config.feeds,
             renders,
@@ -212,11 +214,91 @@ def build(
         renders.flush(render_all)
         summary = folder.finish()
         renders.save()
-        if cache is not None and known is not None:
-            snapshot = _snapshot(salt, root, known, report, selection, folder)
+        if cache is not None and chosen.known is not None:
+            snapshot = _snapshot(salt, root, chosen.known, report, chosen.counts, folder)
             cache.save_snapshot(root, target, snapshot)
     announce_changed_feeds(config, summary)
-    return BuildResult(report, selection, summary, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    if chosen.selection is not None:
+        return BuildResult(report, chosen.selection, summary, seconds)
+    unread = _Unread(report.documents, report.rejected, report.warnings, *chosen.counts, reload)
+    return BuildResult(None, None, summary, seconds, unread)
+
+
+@dataclass
+class _Chosen:
+    """The articles a build publishes, and what it read to choose them."""
+
+    report: LoadReport
+    known: FolderCache | None
+    listed: Selection[Article]  # what the feeds list: the first feeds.max_items of each
+    selection: Selection[Article] | None  # the whole selection, if every article was read
+    counts: tuple[int, int]  # articles selected, topics
+
+
+def _choose(
+    config: Config,
+    root: Path,
+    cache: BuildCache | None,
+    known: FolderCache | None,
+    progress: Callable[[int, int], None] | None,
+    found: Scan | None,
+) -> _Chosen:
+    """Load and select. Articles the cache knows are selected by their summaries, and
+    only those the feeds list are read in full: after one edit, a few hundred, not all."""
+    report = _load(config, root, cache, known, progress, found, summaries=True)
+    if cache is not None and known is not None and report.summaries:
+        candidates: list[Article | Summary] = [*report.articles, *report.summaries]
+        chosen = select(candidates, config.selection)
+        counts = (len(chosen.articles), len(chosen.by_topic))
+        listed = _read_listed(chosen, config.feeds.max_items, known, report.fingerprints)
+        if listed is not None:
+            return _Chosen(report, known, listed, None, counts)
+        # A cached record that does not read back in full: read every article again
+        # (that document is parsed).
+        known = cache.folder(root)
+        report = _load(config, root, cache, known, progress, found)
+    selection = select(report.articles, config.selection)
+    counts = (len(selection.articles), len(selection.by_topic))
+    return _Chosen(report, known, selection, selection, counts)
+
+
+def _read_listed(
+    chosen: Selection[Article | Summary],
+    limit: int,
+    known: FolderCache,
+    fingerprints: dict[Path, bytes],
+) -> Selection[Article] | None:
+    """The first ``limit`` articles of every list, read in full; None if one cannot be.
+
+    Adds each one's fingerprint: the feeds' inputs (see ``write_feeds``)."""
+    read: dict[int, Article] = {}
+    lists = (chosen.articles, *chosen.by_topic.values())
+    known.read_records(c.hash for items in lists for c in items[:limit] if isinstance(c, Summary))
+
+    def full(candidate: Article | Summary) -> Article:
+        if isinstance(candidate, Article):
+            return candidate
+        article = read.get(id(candidate))
+        if article is None:
+            decoded = known.by_content(candidate.hash, candidate.source_path)
+            if decoded is None or not isinstance(decoded[0], Article):
+                raise _Unreadable
+            read[id(candidate)] = article = decoded[0]
+            fingerprints[article.source_path] = candidate.hash
+        return article
+
+    try:
+        return Selection(
+            articles=tuple(full(a) for a in chosen.articles[:limit]),
+            by_topic={t: tuple(full(a) for a in v[:limit]) for t, v in chosen.by_topic.items()},
+        )
+    except _Unreadable:
+        return None
+
+
+class _Unreadable(Exception):
+    """A cached record that does not decode in full (damaged)."""
 
 
 FEED_SUFFIXES = (".rss.xml", ".atom.xml", ".json")
@@ -288,7 +370,7 @@ def _snapshot(
     root: Path,
     known: FolderCache,
     report: LoadReport,
-    selection: Selection,
+    counts: tuple[int, int],
     folder: OutputFolder,
 ) -> Snapshot | None:
     """What the next build needs to see that it has nothing to do."""
@@ -310,8 +392,8 @@ def _snapshot(
         documents=report.documents,
         rejected=problems(report.rejected),
         warnings=problems(report.warnings),
-        selected=len(selection.articles),
-        topics=len(selection.by_topic),
+        selected=counts[0],
+        topics=counts[1],
         outputs=outputs,
     )
 
@@ -346,16 +428,25 @@ def _load(
     known: FolderCache | None,
     progress: Callable[[int, int], None] | None,
     found: Scan | None = None,
+    *,
+    summaries: bool = False,
 ) -> LoadReport:
     _seeds_folder(config, root)
-    report = load_folder(root, config.input.max_bytes, cache=known, progress=progress, found=found)
+    report = load_folder(
+        root,
+        config.input.max_bytes,
+        cache=known,
+        progress=progress,
+        found=found,
+        summaries=summaries,
+    )
     if cache is not None and known is not None:
         cache.save_folder(known)
     return report
 
 
 def feed_links(
-    selection: Selection, site: SiteConfig, settings: FeedsConfig, hub: str = ""
+    selection: Selection[Article], site: SiteConfig, settings: FeedsConfig, hub: str = ""
 ) -> tuple[FeedLink, list[FeedLink]]:
     """The ``all`` feed and one feed per topic, with their public names and addresses."""
     from publisher.feeds import FeedSpec
@@ -394,7 +485,7 @@ def feed_links(
 
 def write_feeds(
     folder: OutputFolder,
-    selection: Selection,
+    selection: Selection[Article],
     site: SiteConfig,
     settings: FeedsConfig,
     renders: Renders | None = None,
