@@ -416,13 +416,25 @@ def read_document(path: Path, max_bytes: int) -> str:
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, up to ``max_bytes``; asks for the size it has, not for the limit
+    (a read of a megabyte maps and unmaps a megabyte of memory, for every document)."""
     try:
         # Non-blocking, so a FIFO named like a document cannot hang the build.
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with open(descriptor, "rb") as handle:
-            if not S_ISREG(os.fstat(descriptor).st_mode):
+        try:
+            info = os.fstat(descriptor)
+            if not S_ISREG(info.st_mode):
                 raise ArticleError(path, "file", "not a regular file")
-            data = handle.read(max_bytes + 1)
+            data = b""
+            want = min(info.st_size, max_bytes) + 1
+            while len(data) <= max_bytes:  # until the end (or the file grew past the limit)
+                chunk = os.read(descriptor, want)
+                if not chunk:
+                    break
+                data += chunk
+                want = min(max_bytes + 1 - len(data), 1 << 16)
+        finally:
+            os.close(descriptor)
     except OSError as exc:
         raise ArticleError(path, "file", f"cannot read: {exc.strerror or exc}") from exc
     if len(data) > max_bytes:

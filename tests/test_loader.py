@@ -16,7 +16,13 @@ import yaml
 from conftest import FIELD_ORDER, REPO, SECRET, SEEDS, Raw, WriteArticle, render_article
 
 from publisher.errors import ArticleError
-from publisher.loader import find_documents, load_document, load_documents, load_folder
+from publisher.loader import (
+    _read_bytes,
+    find_documents,
+    load_document,
+    load_documents,
+    load_folder,
+)
 from publisher.models import Article
 
 CORPUS = Path(__file__).parent / "corpus" / "bad"
@@ -219,6 +225,25 @@ def test_a_document_over_the_size_limit_is_rejected(write_article: WriteArticle)
     assert [str(e) for e in report.rejected] == [
         f"{path}: file: larger than the 2000-byte limit (input.max_bytes)"
     ]
+
+
+def test_a_document_of_exactly_the_size_limit_is_read_whole(write_article: WriteArticle) -> None:
+    path = write_article(body="x" * 5000)
+    size = path.stat().st_size
+    assert load_documents([path], size).articles[0].body.endswith("x" * 5000)
+    assert len(load_documents([path], size - 1).rejected) == 1
+
+
+def test_a_document_is_read_whole_and_the_limit_holds(write_article: WriteArticle) -> None:
+    """The read asks for the file's size (see _read_bytes), whatever the limit is."""
+    path = write_article(body="short")
+    text = path.read_text(encoding="utf-8")
+    assert _read_bytes(path, 10**6) == text.encode()
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("y" * 70_000)  # more than one read of 64 KiB past the first
+    assert _read_bytes(path, 10**6) == (text + "y" * 70_000).encode()
+    with pytest.raises(ArticleError, match="larger than the 50000-byte limit"):
+        _read_bytes(path, 50_000)
 
 
 def test_every_kind_of_broken_document_gives_its_exact_message() -> None:
