@@ -675,7 +675,7 @@ class FolderCache:
         self._fetched.update(self.cache.some_records(wanted))
 
     def _record(self, hash_: bytes) -> str | None:
-        if self._heads is not None:  # selecting by heads: only a few records are read
+        if self._heads is not None or self._fetched:  # selecting by heads: a few are read
             if hash_ not in self._fetched:
                 self.read_records([hash_])
             stored = self._fetched.get(hash_)

@@ -25,12 +25,20 @@ from datetime import UTC, date, datetime
 from datetime import time as day_start
 from pathlib import Path
 from stat import S_ISREG
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from publisher.cache import Outcome, content_hash, decode, encode, encode_head
+from publisher.cache import (
+    Head,
+    Outcome,
+    content_hash,
+    decode,
+    decode_head,
+    encode,
+    encode_head,
+)
 from publisher.errors import ArticleError
 from publisher.models import Article, Image, Provider, Related
 from publisher.text import one_line, xml_safe
@@ -203,13 +211,16 @@ def load_folder(
             hashed=cache is not None,
             progress=None if progress is None else _offset(progress, total - len(todo), total),
             jobs=jobs,
+            heads=summaries and cache is not None,
         )
-        for index, (hash_, outcome, record) in zip(todo, parsed, strict=True):
-            outcomes[index] = outcome
-            hashes[index] = hash_
+        for index, (hash_, outcome, record, head) in zip(todo, parsed, strict=True):
             document = documents[index]
+            if isinstance(outcome, Head):  # hash_ is set: the cache will have its record
+                outcomes[index] = Summary(*outcome, cast(bytes, hash_), document)
+            else:
+                outcomes[index] = outcome
+            hashes[index] = hash_
             if cache is not None and hash_ is not None and document.stat is not None:
-                head = None if record is None else encode_head(*outcome)
                 cache.remember(document.name, document.stat, checked_ns, hash_, record, head)
     report = LoadReport(documents=total)
     for document, done, digest in zip(documents, outcomes, hashes, strict=True):
@@ -308,7 +319,8 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-Parsed = tuple[bytes | None, Outcome, str | None]
+# (content hash, outcome or just its head, record and head for the cache)
+Parsed = tuple[bytes | None, Outcome | Head, str | None, str | None]
 
 
 def _parse_all(
@@ -318,16 +330,21 @@ def _parse_all(
     hashed: bool,
     progress: Callable[[int], None] | None,
     jobs: int | None,
+    heads: bool = False,
 ) -> Iterator[Parsed]:
-    """Parse ``paths``, yielding (content hash, outcome, record for the cache) in order;
-    one at a time, so that a hundred thousand records never wait in memory together."""
+    """Parse ``paths``, yielding each one's ``Parsed`` in order; one at a time, so that a
+    hundred thousand records never wait in memory together. With ``heads``, an article
+    parsed in a worker process comes back as its head only (see ``Summary``)."""
     workers = min(jobs or cpu_count(), max(len(paths) // CHUNK, 1))
     done = 0
     if workers > 1 and len(paths) >= PARALLEL_MIN:
         try:
             for chunk in _parse_in_workers(paths, max_bytes, workers):
-                for digest, text in chunk:
-                    yield digest, decode(text, paths[done], fresh=True), text
+                for digest, text, head in chunk:
+                    if heads and head is not None:
+                        yield digest, decode_head(head), text, head
+                    else:
+                        yield digest, decode(text, paths[done], fresh=True), text, head
                     done += 1
                 if progress is not None:
                     progress(done)
@@ -335,8 +352,10 @@ def _parse_all(
             log.warning("parsing in worker processes failed (%s); going on in this one", exc)
     for path in paths[done:]:
         hash_, outcome, warnings = _parse_one(path, max_bytes, hashed=hashed)
-        record = encode(outcome, warnings) if hash_ is not None else None
-        yield hash_, (outcome, warnings), record
+        record = head = None
+        if hash_ is not None:
+            record, head = encode(outcome, warnings), encode_head(outcome, warnings)
+        yield hash_, (outcome, warnings), record, head
         done += 1
         if progress is not None and done % CHUNK == 0:
             progress(done)
@@ -346,7 +365,7 @@ def _parse_all(
 
 def _parse_in_workers(
     paths: list[Path], max_bytes: int, workers: int
-) -> Iterator[list[tuple[bytes | None, str]]]:
+) -> Iterator[list[tuple[bytes | None, str, str | None]]]:
     """Chunks of ``paths`` parsed by a pool of processes, in order."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -363,13 +382,13 @@ def _parse_in_workers(
         yield from pool.map(_parse_chunk, chunks, [max_bytes] * len(chunks))
 
 
-def _parse_chunk(paths: list[str], max_bytes: int) -> list[tuple[bytes | None, str]]:
-    """In a worker process: parse a few hundred documents into cache records."""
+def _parse_chunk(paths: list[str], max_bytes: int) -> list[tuple[bytes | None, str, str | None]]:
+    """In a worker process: parse a few hundred documents into cache records and heads."""
     with collector_paused():
         results = []
         for name in paths:
             hash_, outcome, warnings = _parse_one(Path(name), max_bytes, hashed=True)
-            results.append((hash_, encode(outcome, warnings)))
+            results.append((hash_, encode(outcome, warnings), encode_head(outcome, warnings)))
         return results
 
 

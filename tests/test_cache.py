@@ -241,6 +241,21 @@ def test_a_rebuild_after_an_edit_reads_in_full_only_the_articles_the_feeds_list(
     assert [str(p) for p in result.problems] == [str(p) for p in fresh.problems]
 
 
+def test_a_build_parsed_in_worker_processes_writes_the_same_bytes(
+    builds: Builds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers send back records and heads; the build reads in full only what it lists."""
+    monkeypatch.setattr(loader, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(loader, "CHUNK", 7)
+    builds.check()  # cold, in two worker processes
+    generate.write_article(builds.seeds, 3, revision=1)
+    shutil.rmtree(builds.tmp / "state")
+    builds.check()  # cold again, one article changed
+    builds.aged = True
+    generate.write_article(builds.seeds, 4, revision=1)
+    builds.check()  # a rebuild
+
+
 def test_a_record_that_selects_but_does_not_read_back_is_parsed_again(
     builds: Builds, tmp_path: Path
 ) -> None:
