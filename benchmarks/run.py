@@ -503,9 +503,10 @@ def bench_digest(bench: Bench, corpus_size: int, subscribers: int, smtp_subscrib
     sending = statistics.median(
         json.loads(m.stdout.strip().splitlines()[-1])["send_seconds"] for m in series
     )
+    received = Counter.received // len(series)
     note = (
-        f"{Counter.received // len(series)} received per run; "
-        f"{smtp_subscribers / sending:.0f} messages/s while sending; premailer ran {result['premailer']} times"
+        f"{received} received per run; "
+        f"{received / sending:.0f} messages/s while sending; premailer ran {result['premailer']} times"
     )
     _row(bench, "digest over SMTP (loopback, 1 connection)", smtp_subscribers, series, note)
 

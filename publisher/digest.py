@@ -355,7 +355,7 @@ class Rendered:
         """The HTML and text parts for one recipient."""
         if self.marks is None:
             return self.html, self.text
-        greeting = f"Hi {name}," if name else "Hello,"
+        greeting = _greeting(name)
         as_html = {
             "greeting": html_lib.escape(greeting),
             "unsubscribe": html_lib.escape(unsubscribe_url),
@@ -367,6 +367,25 @@ class Rendered:
             "preferences": preferences_url,
         }
         return self.marks.fill(self.html, as_html), self.marks.fill(self.text, as_text)
+
+    def values(
+        self, *, name: str, unsubscribe_url: str, preferences_url: str
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """What ``personalise`` puts in place of each placeholder, in the HTML and in the
+        text, by placeholder (for ``messages.Mold``, which fills only the lines holding one)."""
+        if self.marks is None:
+            return {}, {}
+        marks, greeting = self.marks, _greeting(name)
+        as_text = {
+            marks.greeting: greeting,
+            marks.unsubscribe: unsubscribe_url,
+            marks.preferences: preferences_url,
+        }
+        return {mark: html_lib.escape(value) for mark, value in as_text.items()}, as_text
+
+
+def _greeting(name: str) -> str:
+    return f"Hi {name}," if name else "Hello,"
 
 
 def render(

@@ -328,7 +328,12 @@ class _DigestJob:
         articles: Sequence[Article],
         result: DigestResult,
     ) -> None:
-        """Write the web copy, then send to everyone not yet handled, rendering per topic set."""
+        """Write the web copy, then send to everyone not yet handled, rendering per topic set.
+
+        A recipient is recorded once the transport has made their message durable: at
+        once over SMTP, per batch for the outbox (its files are synced together). A crash
+        before the record only means the rerun writes the same files again.
+        """
         topics_of = digest.topics_by_article(self.selection)
         masthead = self._masthead(period)
         everyone = digest.compose(articles, topics_of, self.config.digest, self.tz)
@@ -338,54 +343,53 @@ class _DigestJob:
         if isinstance(transport, delivery.OutboxTransport):
             result.outbox = Path(transport.description)
         reserve = self._reserve()
-        pages: dict[frozenset[str] | None, digest.Rendered] = {}
+        head = self._letterhead()
+        editions: dict[frozenset[str] | None, _Edition] = {}
         handled = state.sends(run.id) if run is not None else {}
         suppressed = state.suppressed()
         total = result.recipients = len(self.subscribers)
-        incomplete = False
+        batch = _Batch(state, transport, run, self.now, result, dry_run=self.dry_run)
         for done, subscriber in enumerate(self.subscribers, start=1):
             wanted = subscriber.wants()
             if subscriber.key in suppressed or subscriber.key in handled:
                 result.skipped += 1  # unsubscribed, or handled before an interruption
             else:
-                if wanted not in pages:
+                if wanted not in editions:
                     chosen = everyone
                     if wanted is not None:
                         chosen = digest.compose(
                             articles, topics_of, self.config.digest, self.tz, wanted=wanted
                         )
-                    pages[wanted] = digest.render(chosen, masthead, reserve=reserve)
-                page = pages[wanted]
-                if not page.digest.count and (wanted is not None or not self.force):
+                    page = digest.render(chosen, masthead, reserve=reserve)
+                    editions[wanted] = _Edition(page, self._subject(page, period))
+                edition = editions[wanted]
+                if not edition.page.digest.count and (wanted is not None or not self.force):
                     result.skipped += 1  # nothing new in their topics
                 else:
-                    envelope = self._envelope(page, subscriber, period)
+                    envelope = self._envelope(edition, head, subscriber, period)
                     try:
                         transport.send(envelope)
                     except RecipientError as failure:
                         log.warning("%s", failure)
                         result.failed += 1
                         result.failures.append(failure)
-                        if failure.permanent and run is not None:
-                            state.record_send(
-                                run.id, subscriber.key, "failed", at=self.now, detail=failure.reason
-                            )
-                        incomplete = incomplete or not failure.permanent
+                        if failure.permanent:
+                            batch.add(subscriber.key, "failed", failure.reason)
+                        batch.incomplete = batch.incomplete or not failure.permanent
                     except DeliveryError as exc:
                         log.error("digest %s stopped: %s", period, exc)
                         result.error = str(exc)
                         result.pending = total - done + 1
+                        batch.settle()  # those before it went out: record them
                         return
                     else:
-                        if run is not None:
-                            state.record_send(run.id, subscriber.key, "sent", at=self.now)
-                        if self.dry_run:
-                            result.written += 1
-                        else:
-                            result.sent += 1
+                        batch.add(subscriber.key, "sent")
+                    if batch.full and not batch.settle():
+                        result.pending += total - done
+                        return
             if self.progress is not None:
                 self.progress(done, total)
-        if run is not None and not incomplete:
+        if batch.settle() and run is not None and not batch.incomplete:
             state.finish_run(run.id, at=self.now)
 
     def _masthead(self, period: str) -> digest.Masthead:
@@ -401,48 +405,93 @@ class _DigestJob:
             postal_address=self.config.digest.postal_address,
         )
 
-    def _envelope(
-        self, page: digest.Rendered, subscriber: Subscriber, period: str
-    ) -> messages.Envelope:
+    def _letterhead(self) -> _Letterhead:
+        """What every message of a run shares, worked out once."""
         settings, site, smtp = self.config.digest, self.config.site, self.config.smtp
         host = messages.site_host(site.url)
         from_address = settings.from_address or f"digest@{host}"
-        token = messages.unsubscribe_token(self.secret, subscriber.email)
-        unsubscribe = messages.personal_url(settings.unsubscribe_url, site.url, token)
-        preferences = messages.personal_url(settings.preferences_url, site.url, token)
-        html, text = page.personalise(
-            name=subscriber.name, unsubscribe_url=unsubscribe, preferences_url=preferences
+        return _Letterhead(
+            sender=Address(settings.from_name or site.title, addr_spec=from_address),
+            envelope_from=smtp.envelope_from or from_address,
+            host=host,
+            list_id=f"<digest.{host}>",
         )
-        message_id = messages.message_id(
-            period, subscriber.email, host, test=self.test_to is not None
-        )
-        subject = messages.subject_line(
-            settings.subject,
-            site=site.title,
+
+    def _subject(self, page: digest.Rendered, period: str) -> str:
+        return messages.subject_line(
+            self.config.digest.subject,
+            site=self.config.site.title,
             date=digest.medium_date(date.fromisoformat(period)),
             headline=page.digest.headline,
             count=page.digest.count,
         )
+
+    def _envelope(
+        self, edition: _Edition, head: _Letterhead, subscriber: Subscriber, period: str
+    ) -> messages.Envelope:
+        """One subscriber's message: the edition's mold filled in, which gives the bytes
+        the email package would (``Mold.make`` checks that on the edition's first)."""
+        settings, site = self.config.digest, self.config.site
+        token = messages.unsubscribe_token(self.secret, subscriber.email)
+        unsubscribe = messages.personal_url(settings.unsubscribe_url, site.url, token)
+        preferences = messages.personal_url(settings.preferences_url, site.url, token)
+        message_id = messages.message_id(
+            period, subscriber.email, head.host, test=self.test_to is not None
+        )
+        page = edition.page
+        html_values, text_values = page.values(
+            name=subscriber.name, unsubscribe_url=unsubscribe, preferences_url=preferences
+        )
+        if not edition.molded:
+            edition.molded = True
+            template = self._letter(
+                edition, head, subscriber, message_id, token, page.text, page.html
+            )
+            edition.mold = messages.Mold.make(template, token, text_values, html_values)
+            if edition.mold is None:
+                log.info("digest %s: building every message of one topic set in full", period)
+        data = None
+        if edition.mold is not None:
+            data = edition.mold.fill(
+                subscriber.name, subscriber.email, message_id, token, text_values, html_values
+            )
+        if data is None:
+            html, text = page.personalise(
+                name=subscriber.name, unsubscribe_url=unsubscribe, preferences_url=preferences
+            )
+            letter = self._letter(edition, head, subscriber, message_id, token, text, html)
+            data = messages.build(letter)
+        return messages.Envelope(head.envelope_from, subscriber.email, data, message_id)
+
+    def _letter(
+        self,
+        edition: _Edition,
+        head: _Letterhead,
+        subscriber: Subscriber,
+        message_id: str,
+        token: str,
+        text: str,
+        html: str,
+    ) -> messages.Letter:
+        """Everything one subscriber's message says, for ``messages.build``."""
+        settings, site = self.config.digest, self.config.site
         mailto = (
             messages.mailto_url(settings.unsubscribe_mailto, token)
             if settings.unsubscribe_mailto
             else ""
         )
-        letter = messages.Letter(
-            sender=Address(settings.from_name or site.title, addr_spec=from_address),
+        return messages.Letter(
+            sender=head.sender,
             recipient=Address(subscriber.name, addr_spec=subscriber.email),
-            subject=subject,
+            subject=edition.subject,
             date=self.now,
             message_id=message_id,
             text=text,
             html=html,
-            unsubscribe_url=unsubscribe,
+            unsubscribe_url=messages.personal_url(settings.unsubscribe_url, site.url, token),
             unsubscribe_mailto=mailto,
             reply_to=settings.reply_to,
-            list_id=f"<digest.{host}>",
-        )
-        return messages.Envelope(
-            smtp.envelope_from or from_address, subscriber.email, messages.build(letter), message_id
+            list_id=head.list_id,
         )
 
     def _reserve(self) -> int:
@@ -516,6 +565,73 @@ class _DigestJob:
 
 
 DIGEST_FEED_ITEMS = 20
+
+
+@dataclass(frozen=True)
+class _Letterhead:
+    """The parts of a message that are the same for every recipient of a run."""
+
+    sender: Address
+    envelope_from: str
+    host: str
+    list_id: str
+
+
+@dataclass
+class _Edition:
+    """One topic set's rendered digest; its mold is made from its first message."""
+
+    page: digest.Rendered
+    subject: str
+    mold: messages.Mold | None = None
+    molded: bool = False
+
+
+@dataclass
+class _Batch:
+    """Recipients whose messages went out but are not recorded yet.
+
+    ``settle`` asks the transport to make them durable (the outbox syncs its files),
+    then records them in one transaction: never recorded before they are durable, so a
+    crash in between only means the rerun sends them again (for the outbox: writes the
+    same files again, as their names come from the address).
+    """
+
+    state: StateStore
+    transport: delivery.Transport
+    run: DigestRun | None
+    now: datetime
+    result: DigestResult
+    dry_run: bool
+    incomplete: bool = False  # a temporary failure: the run is not finished
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, recipient: str, status: str, detail: str = "") -> None:
+        self.rows.append((recipient, status, detail))
+
+    @property
+    def full(self) -> bool:
+        return len(self.rows) >= self.transport.batch
+
+    def settle(self) -> bool:
+        """Commit the transport, then record the batch. False when the transport cannot
+        commit: the run stops with the error, and the batch is left for the rerun."""
+        rows, self.rows = self.rows, []
+        sent = sum(1 for _, status, _ in rows if status == "sent")
+        try:
+            self.transport.commit()
+        except DeliveryError as exc:
+            log.error("digest stopped, %d messages not recorded: %s", len(rows), exc)
+            self.result.error = self.result.error or str(exc)
+            self.result.pending += sent
+            return False
+        if self.run is not None and rows:
+            self.state.record_sends(self.run.id, rows, at=self.now)
+        if self.dry_run:
+            self.result.written += sent
+        else:
+            self.result.sent += sent
+        return True
 
 
 def _issue_summary(item: digest.IndexItem) -> str:

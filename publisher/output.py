@@ -63,8 +63,13 @@ def safe_name(name: str) -> PurePosixPath:
     return path
 
 
-def write_atomic(path: Path, data: bytes, mode: int | None = None) -> bool:
-    """Replace ``path`` with ``data`` atomically; returns False when it already held them."""
+def write_atomic(path: Path, data: bytes, mode: int | None = None, *, sync: bool = True) -> bool:
+    """Replace ``path`` with ``data`` atomically; returns False when it already held them.
+
+    ``sync=False`` skips flushing the data to disk before the rename, for a writer that
+    calls ``sync_files`` on a batch afterwards (until then a power cut may leave the
+    file empty; a killed process still leaves it whole).
+    """
     try:
         if path.read_bytes() == data:
             return False
@@ -89,13 +94,46 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> bool:
             fcntl.flock(stream.fileno(), fcntl.LOCK_EX)
             stream.write(data)
             stream.flush()
-            os.fsync(stream.fileno())
+            if sync:
+                os.fsync(stream.fileno())
+            elif hasattr(os, "posix_fadvise"):
+                # Linux starts writing the data out now, so the batch's sync later finds
+                # it mostly on disk already (about twice as fast as syncing it all then).
+                os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
             os.fchmod(stream.fileno(), 0o666 & ~_current_umask() if mode is None else mode)
             os.replace(temporary, path)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
     return True
+
+
+def sync_files(paths: Iterable[Path]) -> None:
+    """Flush files written with ``sync=False`` to disk, then their folders (the renames)."""
+    folders = set()
+    for path in paths:
+        folders.add(path.parent)
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # already taken away (by whoever reads the folder): nothing to sync
+        except OSError as exc:
+            raise OutputError(path, f"cannot sync: {exc.strerror or exc}") from exc
+        try:
+            os.fsync(descriptor)
+        except OSError as exc:
+            raise OutputError(path, f"cannot sync: {exc.strerror or exc}") from exc
+        finally:
+            os.close(descriptor)
+    for folder in sorted(folders):
+        try:
+            descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except OSError as exc:
+            raise OutputError(folder, f"cannot sync: {exc.strerror or exc}") from exc
 
 
 def _in_the_way(path: Path) -> str:
@@ -119,13 +157,20 @@ class OutputFolder:
         """Where ``name`` lives; refuses names that would leave the folder."""
         return self.root.joinpath(*safe_name(name).parts)
 
-    def write(self, name: str, data: bytes) -> None:
-        """Write ``name`` if its content changed; remember it as produced by this run."""
+    def write(self, name: str, data: bytes, *, sync: bool = True) -> None:
+        """Write ``name`` if its content changed; remember it as produced by this run.
+
+        ``sync=False``: see ``write_atomic``; call ``sync`` before relying on the file.
+        """
         self._produced.add(name)
-        if write_atomic(self.path(name), data):
+        if write_atomic(self.path(name), data, sync=sync):
             self.summary.written.append(name)
         else:
             self.summary.unchanged.append(name)
+
+    def sync(self, names: Iterable[str]) -> None:
+        """Make files written with ``sync=False`` durable, and their folders."""
+        sync_files(self.path(name) for name in names)
 
     def keep(self, name: str) -> None:
         """Count ``name`` as produced by this run and unchanged, without touching it (the
@@ -150,15 +195,15 @@ class OutputFolder:
         write_atomic(self.root / MANIFEST, manifest)
         return self.summary
 
-    def sweep(self) -> list[str]:
+    def sweep(self, also: Iterable[str] = ()) -> list[str]:
         """Remove the temporary files that killed writers left for the files we publish.
 
-        Only the temporary files of names this run or the last one produced, older than
-        this run, that nobody holds locked: a writer in another process keeps its file
-        locked until it is renamed into place.
+        Only the temporary files of names this run or the last one produced (or ``also``
+        names), older than this run, that nobody holds locked: a writer in another process
+        keeps its file locked until it is renamed into place.
         """
         known = set()
-        for name in self._produced | self._previous():
+        for name in self._produced | self._previous() | set(also):
             with contextlib.suppress(OutputError):  # a tampered manifest's name: not ours
                 known.add(self.path(name))
         removed = []

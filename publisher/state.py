@@ -340,15 +340,25 @@ class StateStore:
     def record_send(
         self, run_id: int, recipient: str, status: str, *, at: datetime, detail: str = ""
     ) -> None:
-        """Record one recipient as handled; committed before the next message goes out."""
-        self._run(
-            "INSERT OR REPLACE INTO digest_sends (run_id, recipient, status, detail, at) VALUES (?, ?, ?, ?, ?)",
-            run_id,
-            recipient.lower(),
-            status,
-            detail,
-            _stamp(at),
-        )
+        """Record one recipient as handled ('sent' or 'failed'), committed at once."""
+        self.record_sends(run_id, [(recipient, status, detail)], at=at)
+
+    def record_sends(
+        self, run_id: int, rows: Iterable[tuple[str, str, str]], *, at: datetime
+    ) -> None:
+        """Record ``(recipient, status, detail)`` rows as handled, in one transaction: one
+        commit (one sync of the database) for a whole batch of the outbox's messages."""
+        try:
+            with transaction(self.conn):
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO digest_sends (run_id, recipient, status, detail, at) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (run_id, recipient.lower(), status, detail, _stamp(at))
+                        for recipient, status, detail in rows
+                    ],
+                )
+        except sqlite3.Error as exc:
+            raise _state_error(self.path, exc) from exc
 
     def finish_run(self, run_id: int, *, at: datetime) -> None:
         """Mark a run complete: its cutoff becomes the watermark."""

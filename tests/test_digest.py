@@ -6,6 +6,7 @@ to a real SMTP server on loopback (aiosmtpd) or to the outbox folder.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email
 import email.policy
@@ -17,6 +18,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -944,6 +946,90 @@ def test_killed_mid_run_then_rerun_every_subscriber_gets_exactly_one(desk: Desk)
     assert server.recipients() == {p["email"]: 1 for p in people}
     ids = [m.parse()["Message-ID"] for m in server.received]
     assert len(set(ids)) == 8
+
+
+def outbox_files(folder: Path) -> dict[str, bytes]:
+    """The messages in an outbox folder by file name (temporary files left out)."""
+    if not folder.is_dir():
+        return {}
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.name.endswith(".eml")}
+
+
+def test_outbox_killed_mid_batch_then_rerun_every_subscriber_gets_exactly_one_file(
+    desk: Desk,
+) -> None:
+    people = readers(1500)  # several of the outbox's batches
+    desk.subscribe(people)
+    desk.article("one", 2)
+    desk.run(dry_run=True)  # the reference: the same messages, byte for byte
+    reference = outbox_files(desk.outbox / "dry-run" / "2026-11-24")
+    assert len(reference) == len(people)
+    command = [sys.executable, "-m", "publisher", "digest", "--config", str(desk.config_file()),
+               "--now", "2026-11-24T07:00:00Z"]  # fmt: skip
+    box = desk.outbox / "2026-11-24"
+    killed_mid_run = 0
+    for target in (300, 900):  # kill once this many files are there
+        with subprocess.Popen(
+            command, cwd=desk.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ) as child:
+            while child.poll() is None and len(outbox_files(box)) < target:
+                time.sleep(0.001)
+            killed_mid_run += child.poll() is None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+            child.wait(timeout=30)
+        # Whatever was written is whole, and everyone recorded as sent has their file.
+        written = outbox_files(box)
+        assert all(data == reference[name] for name, data in written.items())
+        recorded = [r for (r,) in rows(desk.state, "SELECT recipient FROM digest_sends")]
+        assert {f"{r}.eml" for r in recorded} <= set(written)
+    assert killed_mid_run, "the digest always finished before it could be killed"
+    rerun = desk.run()  # at the same --now, so its messages are the same bytes
+    assert rerun.ok and rerun.sent + rerun.skipped == len(people)
+    assert rerun.sent == len(people) - len(recorded)  # only those not recorded yet
+    # One file per subscriber, each the message a clean run writes: none twice, none lost.
+    assert outbox_files(box) == reference
+    assert sorted(p.name for p in box.iterdir()) == sorted(reference)  # no temporary files
+    assert rows(desk.state, "SELECT count(*), count(DISTINCT recipient) FROM digest_sends") == [
+        (len(people), len(people))
+    ]
+
+
+def test_messages_filled_in_a_mold_are_what_the_email_package_builds(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from publisher import messages
+
+    desk.sections["digest"] = {"unsubscribe_mailto": "leave@example.org", "reply_to": "ed@x.org"}
+    desk.subscribe(
+        [
+            {"email": "ada@example.org", "name": "Ada Lovelace"},
+            {"email": "zoe@example.org", "name": "Zoë O'Brien", "topics": ["Space"]},
+            {"email": "quote@example.org", "name": 'Evil "Quote" <x@evil.example>'},
+            {"email": "taro@example.jp", "name": "山田 太郎", "topics": ["Space"]},
+            {"email": "a" * 64 + "@" + "d" * 60 + ".example.org", "name": "Ünïcødé " * 12},
+            {"email": "o'hara/x=y?z@example.org", "name": "Dr. J. Smith, Jr."},
+            {"email": "plain@example.org"},
+        ]
+    )
+    desk.article("one", 2, title="Café · naïve — " + "long " * 30, topics=["Space"])
+    desk.article("two", 3, excerpt="= sign at the end of a line " * 8)
+    filled: list[bytes | None] = []
+    fill = messages.Mold.fill
+
+    def counting(self: messages.Mold, *args: Any) -> bytes | None:
+        filled.append(fill(self, *args))  # counting only: the real fill runs
+        return filled[-1]
+
+    monkeypatch.setattr(messages.Mold, "fill", counting)
+    molded = desk.run(dry_run=True)
+    made = outbox_files(desk.outbox / "dry-run" / "2026-11-24")
+    # Every message came from a mold (two topic sets: each mold is checked once when made).
+    assert len(filled) == 7 + 2 and None not in filled
+    monkeypatch.setattr(messages.Mold, "make", classmethod(lambda *args: None))
+    built = desk.run(dry_run=True)  # every message built with the email package
+    assert (molded.written, built.written) == (7, 7)
+    assert outbox_files(desk.outbox / "dry-run" / "2026-11-24") == made
 
 
 def test_unsubscribed_addresses_are_skipped_at_send_time(desk: Desk, cli: Any) -> None:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
+import html
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from publisher.messages import (
     Letter,
+    Mold,
     build,
     mailto_url,
     message_id,
@@ -147,3 +152,175 @@ def test_display_names_cannot_inject_addresses(name: str) -> None:
     message = parse(build(letter(recipient=Address(clean, addr_spec="zoe@example.org"))))
     assert [a.addr_spec for a in message["To"].addresses] == ["zoe@example.org"]
     assert message["To"].addresses[0].display_name == clean
+
+
+# --- the mold: many recipients, the same bytes as build -------------------------------------
+
+MARK = "pubfeedc0ffee"  # placeholders as the digest makes them: a random prefix and a name
+GREETING, UNSUBSCRIBE, PREFERENCES = (
+    f"{MARK}{n}" for n in ("greeting", "unsubscribe", "preferences")
+)
+SITE = "https://feeds.example.org/"
+
+
+def digest_text(lines: list[str]) -> str:
+    """A text part shaped like the digest's: a greeting, stories, the personal links."""
+    return "\n".join(
+        ["Publisher", "", GREETING, "", *lines, "", f"Unsubscribe: {UNSUBSCRIBE}",
+         f"Manage preferences: {PREFERENCES}", ""]
+    )  # fmt: skip
+
+
+def digest_html(lines: list[str]) -> str:
+    body = "\n".join(f'<p style="margin:0">{line}</p>' for line in lines)
+    return (
+        f'<!DOCTYPE html>\n<html><body>\n<p style="margin:0 0 8px 0">{GREETING}</p>\n{body}\n'
+        f'<p><a href="{UNSUBSCRIBE}" style="color:#5b6270">Unsubscribe</a> · '
+        f'<a href="{PREFERENCES}">Manage preferences</a></p>\n</body></html>\n'
+    )
+
+
+class Reader:
+    """One recipient as the digest run sees them: what build needs and what fill needs."""
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        *,
+        unsubscribe: str = "{site_url}unsubscribe?token={token}",
+        mailto: str = "leave@example.org",
+        host: str = "feeds.example.org",
+    ) -> None:
+        self.name, self.address = name, address
+        self.token = unsubscribe_token(SECRET, address)
+        self.unsubscribe_url = personal_url(unsubscribe, SITE, self.token) if unsubscribe else ""
+        self.mailto = mailto_url(mailto, self.token) if mailto else ""
+        self.message_id = message_id("2026-11-24", address, host)
+        preferences = personal_url("{site_url}preferences?token={token}", SITE, self.token)
+        greeting = f"Hi {name}," if name else "Hello,"
+        self.text_values = {
+            GREETING: greeting,
+            UNSUBSCRIBE: self.unsubscribe_url,
+            PREFERENCES: preferences,
+        }
+        self.html_values = {key: html.escape(value) for key, value in self.text_values.items()}
+
+    def letter(self, text: str, html_part: str, **overrides: object) -> Letter:
+        """The letter with its placeholders filled in: what the email package is given."""
+        for mark, value in self.text_values.items():
+            text = text.replace(mark, value)
+        for mark, value in self.html_values.items():
+            html_part = html_part.replace(mark, value)
+        return letter(
+            recipient=Address(self.name, addr_spec=self.address),
+            message_id=self.message_id,
+            text=text,
+            html=html_part,
+            unsubscribe_url=self.unsubscribe_url,
+            unsubscribe_mailto=self.mailto,
+            **overrides,
+        )
+
+    def mold(self, text: str, html_part: str, **overrides: object) -> Mold:
+        template = dataclasses.replace(self.letter("", "", **overrides), text=text, html=html_part)
+        made = Mold.make(template, self.token, self.text_values, self.html_values)
+        assert made is not None
+        return made
+
+    def fill(self, mold: Mold) -> bytes | None:
+        return mold.fill(
+            self.name, self.address, self.message_id, self.token, self.text_values, self.html_values
+        )
+
+
+STORIES = ["A story · with a dot", "Another one, café", "https://news.example.com/" + "x" * 90]
+VARIED = [
+    Reader("Reader 7", "reader7@example.org"),
+    Reader("", "plain@example.org"),
+    Reader("Zoë O'Brien", "zoe@example.org"),
+    Reader('Evil "Quote" <x@evil.example>', "quote@example.org"),
+    Reader("山田 太郎", "taro@example.jp"),
+    Reader("Ünïcødé " * 12, "long-name@example.org"),
+    Reader("Dr. J. Smith, Jr.", "j.smith+digest@example.org"),
+    Reader("Reader", "a" * 64 + "@" + ".".join(["sub" + "d" * 55] * 3) + ".example"),
+    Reader("=?utf-8?q?forged?=", "o'hara/x=y?z@example.org"),
+    Reader("Ann  Two   Spaces", "ann@example.org"),
+]
+
+
+@pytest.mark.parametrize("reader", VARIED, ids=lambda r: r.address[:30])
+def test_a_mold_fills_in_exactly_what_build_writes(reader: Reader) -> None:
+    text, html_part = digest_text(STORIES), digest_html(STORIES)
+    mold = VARIED[0].mold(text, html_part)
+    assert reader.fill(mold) == build(reader.letter(text, html_part))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"unsubscribe": "", "mailto": ""},  # no List-Unsubscribe header at all
+        {"mailto": ""},
+        {"unsubscribe": "https://feeds.example.org/unsubscribe"},  # no token in the link
+        {"unsubscribe": "{site_url}u/{token}/confirm?again={token}"},  # the token twice
+        # One word longer than a line: the email package writes it as encoded words.
+        {"unsubscribe": "{site_url}" + "u" * 80 + "?token={token}", "mailto": ""},
+        {"host": "mail." + "h" * 70 + ".example.org"},  # a Message-ID longer than a line
+    ],
+)
+def test_a_mold_fills_in_every_kind_of_unsubscribe_link_and_message_id(
+    settings: dict[str, str],
+) -> None:
+    text, html_part = digest_text(STORIES), digest_html(STORIES)
+    first = Reader("Reader 1", "reader1@example.org", **settings)
+    mold = first.mold(text, html_part)
+    for reader in (first, Reader("Zoë", "zoe@example.org", **settings)):
+        assert reader.fill(mold) == build(reader.letter(text, html_part))
+
+
+def test_a_mold_without_placeholders_or_optional_headers() -> None:
+    first, other = Reader("", "a@example.org"), Reader("Bo", "bo@example.org")
+    overrides: dict[str, object] = {"reply_to": "", "list_id": ""}
+    for text, html_part in [("", ""), ("one line, no newline", "<p>x</p>")]:
+        mold = first.mold(text, html_part, **overrides)
+        assert other.fill(mold) == build(other.letter(text, html_part, **overrides))
+
+
+def test_a_value_with_a_line_break_is_left_to_build() -> None:
+    text, html_part = digest_text(STORIES), digest_html(STORIES)
+    mold = VARIED[0].mold(text, html_part)
+    odd = Reader("Reader 2", "reader2@example.org")
+    odd.text_values[GREETING] = "Hi\r\nthere,"
+    assert odd.fill(mold) is None
+
+
+# Quoted-printable's edge cases: lines around 76 characters, "=" and spaces at the soft
+# break, non-ASCII whose escape straddles it, CR, LF and CRLF line ends, placeholders
+# anywhere in a line.
+QP_PIECES = st.sampled_from(
+    [" ", "\t", "=", "é", "·", "中", ".", "From ", "x" * 70, "y" * 75, "z" * 76, "w" * 77,
+     "-- ", "a", "b c", GREETING, UNSUBSCRIBE, PREFERENCES]
+)  # fmt: skip
+QP_TEXT = st.lists(
+    st.tuples(st.lists(QP_PIECES, max_size=8).map("".join), st.sampled_from(["\n", "\r\n", "\r"])),
+    max_size=12,
+).map(lambda lines: "".join(line + end for line, end in lines))
+NAMES = st.text(
+    alphabet=st.sampled_from(list("AbZz09 .,'\"<>@()[]:;\\-=?_éΩ中😀")), max_size=60
+).map(lambda name: " ".join(name.split()))
+ATOM = st.text(alphabet=st.sampled_from(list("ab09!#$%&'*+/=?^_`{|}~-")), min_size=1, max_size=20)
+ADDRESSES = st.builds(
+    lambda atoms, labels: ".".join(atoms) + "@" + ".".join(labels) + ".org",
+    st.lists(ATOM, min_size=1, max_size=3),
+    st.lists(st.text(alphabet="abc123", min_size=1, max_size=63), min_size=1, max_size=3),
+).filter(lambda address: len(address.partition("@")[0]) <= 64)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(text=QP_TEXT, html_part=QP_TEXT, name=NAMES, address=ADDRESSES)
+def test_a_mold_gives_what_build_gives_for_any_text_name_and_address(
+    text: str, html_part: str, name: str, address: str
+) -> None:
+    mold = VARIED[0].mold(text, html_part)
+    reader = Reader(name, address)
+    assert reader.fill(mold) == build(reader.letter(text, html_part))

@@ -51,6 +51,22 @@ def test_write_atomic_replaces_by_rename(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+def test_a_batch_written_without_sync_then_synced_together(tmp_path: Path) -> None:
+    folder = OutputFolder(tmp_path / "outbox")
+    names = [f"reader{n}@example.org.eml" for n in range(5)]
+    for name in names:
+        folder.write(name, name.encode(), sync=False)
+    (tmp_path / "outbox" / names[0]).unlink()  # taken away by a reader of the folder already
+    folder.sync(names)  # the others flushed, the folder too; the missing one is not an error
+    assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == names[1:]
+    assert all((tmp_path / "outbox" / n).read_bytes() == n.encode() for n in names[1:])
+    assert folder.summary.written == names
+    assert leftovers(tmp_path) == []
+    with pytest.raises(OutputError) as caught:
+        OutputFolder(tmp_path / "gone").sync(["a.eml"])  # nowhere to sync: the folder is gone
+    assert "gone" in str(caught.value)
+
+
 def test_written_files_follow_the_umask(tmp_path: Path) -> None:
     target = tmp_path / "feed.xml"
     write_atomic(target, b"x")

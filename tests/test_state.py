@@ -171,3 +171,23 @@ def test_a_truncated_secret_is_refused(tmp_path: Path) -> None:
     (tmp_path / "digest-secret").write_text("short\n")
     with pytest.raises(StateError, match="too short"):
         load_secret(tmp_path / "state.sqlite")
+
+
+def test_a_batch_of_sends_is_recorded_in_one_transaction(tmp_path: Path) -> None:
+    with StateStore.open(tmp_path / "state.sqlite") as store:
+        run = store.create_run("2026-11-24", NOW, ["urn:a"], now=NOW)
+        store.record_sends(
+            run.id,
+            [(f"Reader{n}@Example.org", "sent", "") for n in range(500)]
+            + [("bob@example.org", "failed", "550 no such user")],
+            at=NOW,
+        )
+        sends = store.sends(run.id)
+        assert len(sends) == 501 and sends["reader7@example.org"] == "sent"
+        assert sends["bob@example.org"] == "failed"
+        # A row that cannot be stored takes its whole batch with it: all or nothing.
+        with pytest.raises(StateError):
+            store.record_sends(
+                run.id, [("carol@example.org", "sent", ""), ("dan@example.org", "lost", "")], at=NOW
+            )
+        assert "carol@example.org" not in store.sends(run.id)
