@@ -29,7 +29,7 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +112,7 @@ class Measured:
     peak_mb: float
     stdout: str
     stderr: str
+    timed: bool = True  # False: the run that sampled memory (its time is not counted)
 
 
 CHILD_ENV: dict[str, str] = dict(os.environ)
@@ -134,10 +135,18 @@ def freeze_code(work: Path) -> None:
 
 
 def measure(
-    command: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None
+    command: Sequence[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    memory: bool = True,
 ) -> Measured:
     """Run ``command``; wall time, and the peak memory of its process tree: the sum of
-    the processes' PSS sampled every 10 ms, or the largest one's ru_maxrss if higher."""
+    the processes' PSS sampled every 10 ms (with ``memory``), or the largest one's
+    ru_maxrss if higher.
+
+    Sampling costs CPU, and more for a tree of three processes than for one: a series
+    (``series``) samples in one extra run whose time it does not count."""
     started = time.perf_counter()
     child = subprocess.Popen(
         command,
@@ -155,16 +164,23 @@ def measure(
             peak[0] = max(peak[0], _tree_rss_kb(child.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    if memory:
+        sampler.start()
     stdout, stderr = _communicate(child)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     done.set()
-    sampler.join()
+    if memory:
+        sampler.join()
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, command))} failed:\n{stderr[-2000:]}")
-    return Measured(seconds, max(peak[0], usage.ru_maxrss) / 1024, stdout, stderr)
+    return Measured(seconds, max(peak[0], usage.ru_maxrss) / 1024, stdout, stderr, not memory)
+
+
+def series(runs: int, run: Callable[[int, bool], Measured]) -> list[Measured]:
+    """``runs`` timed runs, after one that samples memory: ``run(index, memory)``."""
+    return [run(index, index == 0) for index in range(runs + 1)]
 
 
 def _communicate(child: subprocess.Popen[str]) -> tuple[str, str]:
@@ -244,27 +260,33 @@ def bench_builds(bench: Bench, size: int, hugo: str | None) -> None:
     state = bench.work / f"state-{size}"
     build = publisher("build", "--config", config, "--seeds", corpus, "--out", out)
 
-    cold = []
-    for _ in range(runs):
+    def cold_build(_: int, memory: bool) -> Measured:
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(state, ignore_errors=True)
-        cold.append(measure(build))
+        return measure(build, memory=memory)
+
+    cold = series(runs, cold_build)
     _row(bench, "cold build", size, cold, _summary(cold[-1]))
-    warm = [measure(build) for _ in range(runs)]
+    warm = series(runs, lambda _, memory: measure(build, memory=memory))
     _row(bench, "warm build, nothing changed", size, warm, _summary(warm[-1]))
 
     # Edits and additions where they cost most: the newest articles, in the feeds.
-    edited: list[Measured] = []
-    touched = generate.newest(size, runs)
-    for index in touched:
-        generate.write_article(corpus, index, revision=1)
-        edited.append(measure(build))
+    touched = generate.newest(size, runs + 1)
+
+    def edit(index: int, memory: bool) -> Measured:
+        generate.write_article(corpus, touched[index], revision=1)
+        return measure(build, memory=memory)
+
+    edited = series(runs, edit)
     _row(bench, "one article edited", size, edited, _summary(edited[-1]))
-    added = []
-    new_files = []
-    for index in _news(runs):
-        new_files.append(generate.write_article(corpus, index))
-        added.append(measure(build))
+    news = _news(runs + 1)
+    new_files: list[Path] = []
+
+    def add(index: int, memory: bool) -> Measured:
+        new_files.append(generate.write_article(corpus, news[index]))
+        return measure(build, memory=memory)
+
+    added = series(runs, add)
     _row(bench, "one article added", size, added, _summary(added[-1]))
     for index in touched:
         generate.write_article(corpus, index)
@@ -274,22 +296,23 @@ def bench_builds(bench: Bench, size: int, hugo: str | None) -> None:
 
     if hugo:
         site = hugo_site(bench.work / f"hugo-{size}", corpus)
-        timed = []
-        for _ in range(runs):
+
+        def hugo_build(_: int, memory: bool) -> Measured:
             shutil.rmtree(site / "public", ignore_errors=True)
             shutil.rmtree(site / "resources", ignore_errors=True)
-            timed.append(measure([hugo, "--quiet", "--source", str(site)]))
+            return measure([hugo, "--quiet", "--source", str(site)], memory=memory)
+
+        timed = series(runs, hugo_build)
         feeds = len(list((site / "public").rglob("index.xml")))
         _row(bench, "Hugo, RSS per topic", size, timed, f"{feeds} feeds")
-        base = statistics.median(m.seconds for m in timed)
-        for name, series in (
+        base = _median(timed)
+        for name, measured in (
             ("cold build", cold),
             ("warm build", warm),
             ("one edited", edited),
             ("one added", added),
         ):
-            ours = statistics.median(m.seconds for m in series)
-            bench.ratios.append(f"{size:>7} {name:<12} {ours / base:6.3f} x Hugo")
+            bench.ratios.append(f"{size:>7} {name:<12} {_median(measured) / base:6.3f} x Hugo")
     pelican = pelican_command()
     if pelican:
         site = pelican_site(bench.work / f"pelican-{size}", corpus)
@@ -311,7 +334,7 @@ def bench_builds(bench: Bench, size: int, hugo: str | None) -> None:
             )
         _row(bench, "Pelican, Atom+RSS per category and tag", size, timed)
         base = statistics.median(m.seconds for m in timed)
-        ours = statistics.median(m.seconds for m in cold)
+        ours = _median(cold)
         bench.ratios.append(f"{size:>7} {'cold build':<12} {ours / base:6.3f} x Pelican")
 
 
@@ -333,8 +356,17 @@ def _summary(measured: Measured) -> str:
     return line.split("; ")[1] if "; " in line else ""
 
 
+def _median(measured: list[Measured]) -> float:
+    return statistics.median(_times(measured))
+
+
+def _times(measured: list[Measured]) -> list[float]:
+    """The timed runs' seconds (all of them, if none was set apart to sample memory)."""
+    return [m.seconds for m in measured if m.timed] or [m.seconds for m in measured]
+
+
 def _row(bench: Bench, scenario: str, items: int, series: list[Measured], note: str = "") -> None:
-    row = Row(scenario, items, [m.seconds for m in series], max(m.peak_mb for m in series), note)
+    row = Row(scenario, items, _times(series), max(m.peak_mb for m in series), note)
     bench.rows.append(row)
     print(_format(row), flush=True)
 
