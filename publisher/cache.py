@@ -202,12 +202,7 @@ def decode(text: str, path: Path, *, fresh: bool = False) -> Outcome:
         and all(type(topic) is str for topic in topics)
     ):
         raise RecordError("a field of the wrong type")
-    try:
-        published_at = datetime.fromisoformat(moment)
-    except ValueError as exc:
-        raise RecordError(str(exc)) from None
-    if published_at.utcoffset() != timedelta(0):
-        raise RecordError("published_at is not in UTC")
+    published_at = _utc_moment(moment)
     article = Article(
         id=id_,
         title=title,
@@ -271,13 +266,18 @@ def decode_head(text: str) -> Head:
         and all(type(topic) is str for topic in topics)
     ):
         raise RecordError("a field of the wrong type")
+    published_at = _utc_moment(moment)
+    return Head(id_, url, published_at, quality, published, tuple(topics))
+
+
+def _utc_moment(text: str) -> datetime:
     try:
-        published_at = datetime.fromisoformat(moment)
+        moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise RecordError(str(exc)) from None
-    if published_at.utcoffset() != timedelta(0):
+    if moment.utcoffset() != timedelta(0):
         raise RecordError("published_at is not in UTC")
-    return Head(id_, url, published_at, quality, published, tuple(topics))
+    return moment
 
 
 def _strings(value: Any, count: int) -> list[str]:
