@@ -30,7 +30,7 @@ import re
 import sqlite3
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -185,35 +185,28 @@ def decode(text: str, path: Path, *, fresh: bool = False) -> Outcome:
         raise RecordError("a record of the wrong length")
     (id_, title, url, moment, quality, excerpt, heat, published, provider) = data[:9]
     (topics, images, related, body, warnings) = data[9:]
+    head = _head(id_, url, moment, quality, published, topics)
     if not (
-        type(id_) is str
-        and type(title) is str
-        and type(url) is str
-        and type(moment) is str
-        and type(quality) is float
+        type(title) is str
         and type(excerpt) is str
         and type(heat) is float
-        and type(published) is bool
-        and type(topics) is list
         and type(images) is list
         and type(related) is list
         and type(body) is str
         and type(warnings) is list
-        and all(type(topic) is str for topic in topics)
     ):
         raise RecordError("a field of the wrong type")
-    published_at = _utc_moment(moment)
     article = Article(
-        id=id_,
+        id=head.id,
         title=title,
-        url=link(url),
-        published_at=published_at,
-        quality=quality,
+        url=link(head.url),
+        published_at=head.published_at,
+        quality=head.quality,
         excerpt=excerpt,
         heat=heat,
-        published=published,
+        published=head.published,
         provider=None if provider is None else _provider(*_strings(provider, 2)),
-        topics=tuple(topics),
+        topics=head.topics,
         images=tuple(_image(item, link) for item in images),
         related=tuple(Related(*_strings(item, 3)) for item in related),
         body=body,
@@ -236,10 +229,10 @@ class Head(NamedTuple):
     topics: tuple[str, ...]
 
 
-def encode_head(outcome: Article | ArticleError, warnings: Iterable[ArticleError]) -> str | None:
+def encode_head(outcome: Article | ArticleError, warnings: Sequence[ArticleError]) -> str | None:
     """The fields selection reads, stored beside the record; None for a rejection or an
     article with warnings (read in full, so that their problems are reported)."""
-    if isinstance(outcome, ArticleError) or any(True for _ in warnings):
+    if isinstance(outcome, ArticleError) or warnings:
         return None
     a = outcome
     head = [a.id, a.url, a.published_at.isoformat(), a.quality, a.published, list(a.topics)]
@@ -255,7 +248,11 @@ def decode_head(text: str) -> Head:
         raise RecordError(str(exc)) from None
     if type(data) is not list or len(data) != 6:
         raise RecordError("a head of the wrong length")
-    id_, url, moment, quality, published, topics = data
+    return _head(*data)
+
+
+def _head(id_: Any, url: Any, moment: Any, quality: Any, published: Any, topics: Any) -> Head:
+    """The fields selection reads, checked: in a record and in a head alike."""
     if not (
         type(id_) is str
         and type(url) is str
@@ -266,18 +263,13 @@ def decode_head(text: str) -> Head:
         and all(type(topic) is str for topic in topics)
     ):
         raise RecordError("a field of the wrong type")
-    published_at = _utc_moment(moment)
-    return Head(id_, url, published_at, quality, published, tuple(topics))
-
-
-def _utc_moment(text: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(text)
+        published_at = datetime.fromisoformat(moment)
     except ValueError as exc:
         raise RecordError(str(exc)) from None
-    if moment.utcoffset() != timedelta(0):
+    if published_at.utcoffset() != timedelta(0):
         raise RecordError("published_at is not in UTC")
-    return moment
+    return Head(id_, url, published_at, quality, published, tuple(topics))
 
 
 def _strings(value: Any, count: int) -> list[str]:
