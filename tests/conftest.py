@@ -264,3 +264,27 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int, int]]:
                 info.st_ino,
             )
     return result
+
+
+def differences(actual: Mapping[str, bytes], expected: Mapping[str, bytes]) -> str:
+    """What differs between two folders' files, short enough to read in a CI log: the
+    names missing, extra and changed, and a diff of the first changed file ("" if none)."""
+    import difflib
+
+    missing = sorted(expected.keys() - actual.keys())
+    extra = sorted(actual.keys() - expected.keys())
+    changed = sorted(n for n in actual.keys() & expected.keys() if actual[n] != expected[n])
+    if not (missing or extra or changed):
+        return ""
+    lines = [f"missing: {missing}", f"extra: {extra}", f"changed: {changed}"]
+    if changed:
+        name = changed[0]
+        diff = difflib.unified_diff(
+            expected[name].decode("utf-8", "replace").splitlines(),
+            actual[name].decode("utf-8", "replace").splitlines(),
+            f"expected/{name}",
+            f"actual/{name}",
+            lineterm="",
+        )
+        lines.extend(line[:300] for line in itertools.islice(diff, 60))
+    return "\n".join(lines)

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import SITE_URL, render_article, run_module
+from conftest import SITE_URL, differences, render_article, run_module
 from smtp_helpers import STEPS, Behaviour, Fault, smtp_server
 from test_cache import generate
 from test_hostile_input import Sandbox, check_outputs, outbox_messages, sandbox
@@ -161,11 +161,15 @@ def test_a_build_killed_at_any_moment_leaves_whole_files_and_the_next_build_repa
         writing = wait_for_writing(out, child, time.time_ns())
         assert child.wait(timeout=60) == 0
     ended = time.perf_counter()
-    assert files(out) == versions[1] and writing is not None
+    assert not differences(files(out), versions[1])
+    assert writing is not None, "the build was never seen replacing files"
     duration, writes = ended - started, ended - writing  # a whole build; its writing phase
     rng = random.Random(20261124)
-    killed_while_writing = 0
-    for kill in range(KILLS):
+    killed_while_writing = kill = 0
+    # On a loaded machine a build can outrun its kill: go on (a bounded number of times)
+    # until enough kills landed while files were being replaced.
+    while kill < KILLS or (killed_while_writing < KILLS // 4 and kill < 3 * KILLS):
+        kill += 1
         old, new = kill % 2, (kill + 1) % 2
         write_corpus(seeds, new)
         with subprocess.Popen(
@@ -196,7 +200,7 @@ def test_a_build_killed_at_any_moment_leaves_whole_files_and_the_next_build_repa
                 assert not [n for n in json.loads(data) if TEMPORARY.fullmatch(n)]
         # The next build repairs everything: byte for byte a clean build, no debris.
         result = build(load_config(config))
-        assert files(out) == versions[new], f"after kill {kill}"
+        assert not (found := differences(files(out), versions[new])), f"after kill {kill}:\n{found}"
         assert result.report.documents == DOCUMENTS
     assert killed_while_writing >= KILLS // 4, "too few kills landed while files were written"
 
@@ -570,7 +574,7 @@ def test_two_builds_started_together_write_whole_files_and_agree(tmp_path: Path)
         ):
             assert child.returncode == 0, child.stderr
             assert child.stdout.startswith("Done: ")
-        assert files(box.out) == files(reference / str(revision))
+        assert not differences(files(box.out), files(reference / str(revision)))
         assert not temporaries(box.out)
     check_outputs(box.out)
 
