@@ -49,24 +49,34 @@ def newest_first(articles: Iterable[A]) -> list[A]:
 
 
 def deduplicate(articles: Iterable[A]) -> list[A]:
-    """One story twice (same normalised URL, or same id) appears once: higher quality, then newer."""
-    best: dict[str, A] = {}
-    normalized: dict[int, str] = {}
-    for article in articles:
-        url = normalized[id(article)] = normalize_url(article.url)
-        for key in (url, article.id):
-            current = best.get(key)
-            if current is not None and _rank(current) >= _rank(article):
-                break
+    """One story twice (same normalised URL, or same id) appears once: higher quality, then newer.
+
+    Copies are settled best first, whatever order the documents came in: a copy is dropped
+    when a better one that is kept has its URL or its id. (Settled in arrival order, a chain
+    of copies, A and B sharing a URL and B and C an id, could keep A and C or A alone.)
+    """
+    items = list(articles)
+    keys: dict[int, tuple[str, str]] = {}
+    holders: dict[str, A] = {}
+    contested: dict[int, A] = {}  # every article that shares its URL or id with another
+    for article in items:
+        own = keys[id(article)] = (normalize_url(article.url), article.id)
+        for key in own:
+            other = holders.setdefault(key, article)
+            if other is not article:
+                contested[id(article)] = article
+                contested[id(other)] = other
+    if not contested:
+        return items
+    taken: set[str] = set()
+    dropped: set[int] = set()
+    for article in sorted(contested.values(), key=_rank, reverse=True):
+        url, id_ = keys[id(article)]
+        if url in taken or id_ in taken:
+            dropped.add(id(article))
         else:
-            for key in (url, article.id):
-                loser = best.get(key)
-                if loser is not None:
-                    best.pop(normalized[id(loser)], None)
-                    best.pop(loser.id, None)
-            best[url] = article
-            best[article.id] = article
-    return list({id(a): a for a in best.values()}.values())
+            taken.update((url, id_))
+    return [article for article in items if id(article) not in dropped]
 
 
 def select(articles: Sequence[A], settings: SelectionConfig) -> Selection[A]:

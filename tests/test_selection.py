@@ -216,3 +216,15 @@ def test_duplicate_documents_in_a_build_appear_once(
     assert len(load_folder(seeds_dir, 10**6).articles) == 2
     result = run_build()
     assert titles(result.selection.articles) == ["Higher"]
+
+
+def test_a_chain_of_copies_is_settled_the_same_whatever_the_document_order() -> None:
+    """A and B share a URL, B and C an id: the best copy wins first, so B goes, and C
+    (which shares nothing with A) stays, in every order, cached or parsed."""
+    best = article("https://news.example.com/story", quality=90, name="A")
+    shared = "tag:example.com,2026:b"
+    second = article("https://news.example.com/story?utm_source=x", 80, name="B", id=shared)
+    third = article("https://other.example.com/else", quality=70, name="C", id=shared)
+    for order in itertools.permutations([best, second, third]):
+        assert sorted(titles(deduplicate(order))) == ["A", "C"]
+        assert titles(select(order, SelectionConfig()).articles) == ["C", "A"]  # by date, id
