@@ -199,11 +199,12 @@ class OutputFolder:
         """Remove the temporary files that killed writers left for the files we publish.
 
         Only the temporary files of names this run or the last one produced (or ``also``
-        names), older than this run, that nobody holds locked: a writer in another process
-        keeps its file locked until it is renamed into place.
+        names, or the manifest, which lists every name but its own), older than this run,
+        that nobody holds locked: a writer in another process keeps its file locked until
+        it is renamed into place.
         """
         known = set()
-        for name in self._produced | self._previous() | set(also):
+        for name in self._produced | self._previous() | set(also) | {MANIFEST}:
             with contextlib.suppress(OutputError):  # a tampered manifest's name: not ours
                 known.add(self.path(name))
         removed = []

@@ -211,6 +211,7 @@ def test_leftover_temporary_files_go_but_never_a_live_writers_or_a_strangers(
     past = time.time() - 60
     names = {
         "dead": ".all.rss.xml.k1ll3d00.tmp",  # its writer was killed
+        "manifest": f".{MANIFEST}.k1ll3d00.tmp",  # killed while writing the manifest itself
         "live": ".all.atom.xml.wr1t1ng0.tmp",  # its writer (another process) is writing it
         "stranger": ".notes.txt.abcdefgh.tmp",  # not a file we publish
     }
