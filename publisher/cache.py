@@ -877,23 +877,36 @@ class Renders:
 
         Deferred, the rendering waits for ``flush``, which can render many files at once.
         """
-        digest = None
-        if self._cache is not None and inputs is not None:
-            hasher = hashlib.blake2b(self._salt, digest_size=16)
-            hasher.update(name.encode())
-            for part in inputs:
-                hasher.update(len(part).to_bytes(4, "big"))
-                hasher.update(part)
-            digest = hasher.digest()
-            known = self._known.get(name)
-            if known is not None and known.digest == digest and self._intact(name, known):
-                self._folder.keep(name)
-                self._states[name] = known
-                return
+        digest = self._digest(name, inputs)
+        known = self._known.get(name)
+        if digest is not None and known is not None and self._unchanged(name, digest):
+            self._folder.keep(name)
+            self._states[name] = known
+            return
         if self._defer:
             self._pending.append((name, digest, render))
         else:
             self._put(name, digest, render())
+
+    def stale(self, name: str, inputs: Iterable[bytes] | None) -> bool:
+        """Whether ``write`` would render ``name`` again."""
+        digest = self._digest(name, inputs)
+        return digest is None or not self._unchanged(name, digest)
+
+    def _digest(self, name: str, inputs: Iterable[bytes] | None) -> bytes | None:
+        if self._cache is None or inputs is None:
+            return None
+        hasher = hashlib.blake2b(self._salt, digest_size=16)
+        hasher.update(name.encode())
+        for part in inputs:
+            hasher.update(len(part).to_bytes(4, "big"))
+            hasher.update(part)
+        return hasher.digest()
+
+    def _unchanged(self, name: str, digest: bytes) -> bool:
+        """The last build wrote ``name`` from inputs with this digest, and it is intact."""
+        known = self._known.get(name)
+        return known is not None and known.digest == digest and self._intact(name, known)
 
     def flush(self, render_all: Callable[[list[Callable[[], bytes]]], list[bytes]]) -> None:
         """Render what ``write`` deferred, with ``render_all``, and write it in order."""

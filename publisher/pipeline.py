@@ -11,10 +11,10 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from publisher.cache import (
     BuildCache,
@@ -199,18 +199,24 @@ def build(
                 unread = _Unread.recorded(last, root, reload)
                 return BuildResult(None, None, output, time.perf_counter() - started, unread)
         chosen = _choose(config, root, cache, known, progress, found)
-        report = chosen.report
         folder = OutputFolder(target)
         renders = Renders(cache, folder, salt, defer=True)
-        write_feeds(
-            folder,
-            chosen.listed,
-            config.site,
-            config.feeds,
-            renders,
-            report.fingerprints,
-            hub=config.websub.hub,
-        )
+        try:
+            _write_chosen(config, chosen, folder, renders)
+        except _Unreadable:
+            # A cached record that does not read back in full (damaged): read every
+            # article again; that document is parsed. Nothing was written yet.
+            chosen = _choose(
+                config,
+                root,
+                cache,
+                cache.folder(root) if cache else None,
+                progress,
+                found,
+                heads=False,
+            )
+            _write_chosen(config, chosen, folder, renders)
+        report = chosen.report
         renders.flush(render_all)
         summary = folder.finish()
         renders.save()
@@ -231,7 +237,7 @@ class _Chosen:
 
     report: LoadReport
     known: FolderCache | None
-    listed: Selection[Article]  # what the feeds list: the first feeds.max_items of each
+    listed: Selection[Article | Summary]  # what the feeds list: the first feeds.max_items of each
     selection: Selection[Article] | None  # the whole selection, if every article was read
     counts: tuple[int, int]  # articles selected, topics
 
@@ -243,58 +249,56 @@ def _choose(
     known: FolderCache | None,
     progress: Callable[[int, int], None] | None,
     found: Scan | None,
+    *,
+    heads: bool = True,
 ) -> _Chosen:
-    """Load and select. Articles the cache knows are selected by their summaries, and
-    only those the feeds list are read in full: after one edit, a few hundred, not all."""
-    report = _load(config, root, cache, known, progress, found, summaries=True)
+    """Load and select. Articles the cache knows are selected by their summaries; only
+    those in a feed that must be written again are read in full (see ``write_feeds``)."""
+    report = _load(config, root, cache, known, progress, found, summaries=heads)
     if cache is not None and known is not None and report.summaries:
         candidates: list[Article | Summary] = [*report.articles, *report.summaries]
         chosen = select(candidates, config.selection)
         counts = (len(chosen.articles), len(chosen.by_topic))
-        listed = _read_listed(chosen, config.feeds.max_items, known, report.fingerprints)
-        if listed is not None:
-            return _Chosen(report, known, listed, None, counts)
-        # A cached record that does not read back in full: read every article again
-        # (that document is parsed).
-        known = cache.folder(root)
-        report = _load(config, root, cache, known, progress, found)
+        return _Chosen(report, known, _first(chosen, config.feeds.max_items), None, counts)
     selection = select(report.articles, config.selection)
     counts = (len(selection.articles), len(selection.by_topic))
-    return _Chosen(report, known, selection, selection, counts)
+    listed: Selection[Article | Summary] = _first(selection, config.feeds.max_items)
+    return _Chosen(report, known, listed, selection, counts)
 
 
-def _read_listed(
-    chosen: Selection[Article | Summary],
-    limit: int,
-    known: FolderCache,
-    fingerprints: dict[Path, bytes],
-) -> Selection[Article] | None:
-    """The first ``limit`` articles of every list, read in full; None if one cannot be.
+def _first(selection: Selection[Any], limit: int) -> Selection[Any]:
+    """The first ``limit`` articles of every list: what the feeds list."""
+    return Selection(
+        articles=selection.articles[:limit],
+        by_topic={topic: items[:limit] for topic, items in selection.by_topic.items()},
+    )
 
-    Adds each one's fingerprint: the feeds' inputs (see ``write_feeds``)."""
+
+def _write_chosen(config: Config, chosen: _Chosen, folder: OutputFolder, renders: Renders) -> None:
+    known = chosen.known
+    write_feeds(
+        folder,
+        chosen.listed,
+        config.site,
+        config.feeds,
+        renders,
+        chosen.report.fingerprints,
+        hub=config.websub.hub,
+        read=None if known is None else functools.partial(_read_in_full, known),
+    )
+
+
+def _read_in_full(known: FolderCache, candidates: list[Summary]) -> dict[int, Article]:
+    """These summarised articles read in full from their cached records, by ``id()``;
+    ``_Unreadable`` if one does not read back."""
+    known.read_records(candidate.hash for candidate in candidates)
     read: dict[int, Article] = {}
-    lists = (chosen.articles, *chosen.by_topic.values())
-    known.read_records(c.hash for items in lists for c in items[:limit] if isinstance(c, Summary))
-
-    def full(candidate: Article | Summary) -> Article:
-        if isinstance(candidate, Article):
-            return candidate
-        article = read.get(id(candidate))
-        if article is None:
-            decoded = known.by_content(candidate.hash, candidate.source_path)
-            if decoded is None or not isinstance(decoded[0], Article):
-                raise _Unreadable
-            read[id(candidate)] = article = decoded[0]
-            fingerprints[article.source_path] = candidate.hash
-        return article
-
-    try:
-        return Selection(
-            articles=tuple(full(a) for a in chosen.articles[:limit]),
-            by_topic={t: tuple(full(a) for a in v[:limit]) for t, v in chosen.by_topic.items()},
-        )
-    except _Unreadable:
-        return None
+    for candidate in candidates:
+        decoded = known.by_content(candidate.hash, candidate.source_path)
+        if decoded is None or not isinstance(decoded[0], Article):
+            raise _Unreadable
+        read[id(candidate)] = decoded[0]
+    return read
 
 
 class _Unreadable(Exception):
@@ -446,7 +450,10 @@ def _load(
 
 
 def feed_links(
-    selection: Selection[Article], site: SiteConfig, settings: FeedsConfig, hub: str = ""
+    selection: Selection[Article] | Selection[Article | Summary],
+    site: SiteConfig,
+    settings: FeedsConfig,
+    hub: str = "",
 ) -> tuple[FeedLink, list[FeedLink]]:
     """The ``all`` feed and one feed per topic, with their public names and addresses."""
     from publisher.feeds import FeedSpec
@@ -485,17 +492,20 @@ def feed_links(
 
 def write_feeds(
     folder: OutputFolder,
-    selection: Selection[Article],
+    selection: Selection[Article] | Selection[Article | Summary],
     site: SiteConfig,
     settings: FeedsConfig,
     renders: Renders | None = None,
     fingerprints: Mapping[Path, bytes] | None = None,
     hub: str = "",
+    read: Callable[[list[Summary]], Mapping[int, Article]] | None = None,
 ) -> None:
     """Render every feed and the two index files into ``folder``.
 
     With ``renders`` and the articles' ``fingerprints`` (from the build cache), a file
-    whose inputs did not change since the last build is not rendered again.
+    whose inputs did not change since the last build is not rendered again. The build
+    cache's summaries in ``selection`` are read in full with ``read``, and only for the
+    feeds that are written again (after one edit, a few of the forty).
     """
     # Imported here: feedgen, lxml and Jinja are not needed by a build with nothing to do.
     from publisher.feeds import render_atom, render_rss
@@ -505,18 +515,21 @@ def write_feeds(
     everything, topics = feed_links(selection, site, settings, hub)
     renders = renders or Renders(None, folder, b"")
     prints = fingerprints or {}
-    for feed in (everything, *topics):
-        inputs = _feed_inputs(feed, prints)
-        rss = functools.partial(render_rss, feed.spec, site)
-        atom = functools.partial(render_atom, feed.spec, site)
-        renders.write(f"{feed.slug}.rss.xml", inputs, rss)
-        renders.write(f"{feed.slug}.atom.xml", inputs, atom)
-        renders.write(
-            f"{feed.slug}.json", inputs, functools.partial(render_json_feed, feed.spec, site)
-        )
-        if feed is not everything:
-            page = functools.partial(render_topic_html, feed.spec, site, feed.name)
-            renders.write(f"{feed.slug}.html", inputs, page)
+    feeds = [(feed, _feed_inputs(feed, prints)) for feed in (everything, *topics)]
+    summaries = _summaries_to_read(feeds, renders, everything)
+    full = read(summaries) if read is not None and summaries else {}
+    for feed, inputs in feeds:
+        spec = feed.spec
+        if full:
+            spec = dataclasses.replace(
+                spec, articles=tuple(full.get(id(a), a) for a in spec.articles)
+            )
+        rss, atom, json, *page = _files(feed, everything)
+        renders.write(rss, inputs, functools.partial(render_rss, spec, site))
+        renders.write(atom, inputs, functools.partial(render_atom, spec, site))
+        renders.write(json, inputs, functools.partial(render_json_feed, spec, site))
+        for name in page:
+            renders.write(name, inputs, functools.partial(render_topic_html, spec, site, feed.name))
     index = [repr(_listed(feed)).encode() for feed in (everything, *topics)]
     renders.write("index.opml", index, functools.partial(render_opml, site, everything, topics))
     renders.write(
@@ -524,11 +537,32 @@ def write_feeds(
     )
 
 
+def _summaries_to_read(
+    feeds: list[tuple[FeedLink, list[bytes] | None]], renders: Renders, everything: FeedLink
+) -> list[Summary]:
+    """The build cache's summaries listed by a feed that is written again, each once."""
+    wanted: dict[int, Summary] = {}
+    for feed, inputs in feeds:
+        if any(renders.stale(name, inputs) for name in _files(feed, everything)):
+            listed: Sequence[Article | Summary] = feed.spec.articles
+            wanted.update((id(a), a) for a in listed if isinstance(a, Summary))
+    return list(wanted.values())
+
+
+def _files(feed: FeedLink, everything: FeedLink) -> tuple[str, ...]:
+    """The files of one feed: its RSS, Atom and JSON Feed, and a topic's page."""
+    names = (f"{feed.slug}.rss.xml", f"{feed.slug}.atom.xml", f"{feed.slug}.json")
+    return names if feed is everything else (*names, f"{feed.slug}.html")
+
+
 def _feed_inputs(feed: FeedLink, fingerprints: Mapping[Path, bytes]) -> list[bytes] | None:
-    """What a feed's bytes depend on besides the settings; None if an article's is unknown."""
+    """What a feed's bytes depend on besides the settings; None if an article's is unknown.
+    (An article's fingerprint is the hash of its document's bytes, as a summary's is.)"""
     inputs = [repr(_listed(feed)).encode()]
     for article in feed.spec.articles:
-        fingerprint = fingerprints.get(article.source_path)
+        fingerprint = (
+            article.hash if isinstance(article, Summary) else fingerprints.get(article.source_path)
+        )
         if fingerprint is None:
             return None
         inputs.append(fingerprint)
