@@ -516,8 +516,7 @@ class BuildCache:
                     "DELETE FROM files WHERE root = ? AND path = ?",
                     ((folder.key, path) for path in folder.gone),
                 )
-                if folder.gone or folder.replaced:
-                    db.execute("DELETE FROM documents WHERE hash NOT IN (SELECT hash FROM files)")
+                _forget_unused(db, [*folder.replaced, *(folder.files[p].hash for p in folder.gone)])
         except sqlite3.Error as exc:
             self._fail(exc)
 
@@ -605,7 +604,7 @@ class FolderCache:
     files: dict[str, FileState]
     changed: dict[str, FileState] = field(default_factory=dict)
     records: dict[bytes, tuple[str, str | None]] = field(default_factory=dict)
-    replaced: bool = False
+    replaced: list[bytes] = field(default_factory=list)  # hashes of files since changed
     complete: bool = True  # every document was seen and hashed
     _order: list[str] = field(default_factory=list)
     _final: dict[str, FileState] = field(default_factory=dict)
@@ -704,7 +703,7 @@ class FolderCache:
         self._final[name] = state
         known = self.files.get(name)
         if known is not None and known.hash != hash_:
-            self.replaced = True
+            self.replaced.append(known.hash)
         if known != state:
             self.changed[name] = state
         if record is not None and not self.cache.read_only:
@@ -712,6 +711,19 @@ class FolderCache:
             if len(self.records) >= FLUSH_RECORDS:
                 self.cache.store_records(self.records)  # memory stays flat at 100,000
                 self.records = {}
+
+
+def _forget_unused(db: sqlite3.Connection, hashes: list[bytes]) -> None:
+    """Delete the records of these documents if no file holds them any more: one by one
+    after an edit or two, in one sweep of the table after many."""
+    if len(hashes) > 64:
+        db.execute("DELETE FROM documents WHERE hash NOT IN (SELECT hash FROM files)")
+        return
+    db.executemany(
+        "DELETE FROM documents WHERE hash = ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM files WHERE files.hash = ?1)",
+        ((hash_,) for hash_ in hashes),
+    )
 
 
 def _crc(text: str) -> int:

@@ -457,3 +457,30 @@ def test_copies_chained_by_url_and_id_are_settled_the_same_cached_or_not(
     feed = files(builds.cached)["chains.rss.xml"]
     assert b"<title>A, edited</title>" in feed and b"<title>C</title>" in feed
     assert b"<title>B</title>" not in feed
+
+
+def test_the_cache_keeps_the_records_of_the_documents_there_are_and_no_others(
+    builds: Builds, tmp_path: Path
+) -> None:
+    """Edits, deletions and renames leave no record behind: the cache does not grow."""
+
+    def unused() -> tuple[int, int]:
+        with sqlite3.connect(cache_file(tmp_path)) as db:
+            records = db.execute("SELECT count(*) FROM documents").fetchone()[0]
+            held = db.execute("SELECT count(DISTINCT hash) FROM files").fetchone()[0]
+        return records, held
+
+    builds.check()
+    records, held = unused()
+    assert records == held > 50
+    first = sorted(builds.seeds.rglob("*.txt"))
+    generate.write_article(builds.seeds, 3, revision=1)  # one edit
+    first[4].unlink()  # one deletion
+    first[5].rename(first[5].with_name("renamed.txt"))  # a rename keeps its record
+    builds.check()
+    assert unused() == (held - 1, held - 1)
+    for path in first[10:80]:  # many deletions at once
+        path.unlink(missing_ok=True)
+    builds.check()
+    records, held = unused()
+    assert records == held
