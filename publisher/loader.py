@@ -206,7 +206,7 @@ def load_folder(
         if progress is not None:
             progress(total - len(todo), total)
         parsed = _parse_all(
-            [documents[i].path for i in todo],
+            [documents[i] for i in todo],
             max_bytes,
             hashed=cache is not None,
             progress=None if progress is None else _offset(progress, total - len(todo), total),
@@ -324,7 +324,7 @@ Parsed = tuple[bytes | None, Outcome | Head, str | None, str | None]
 
 
 def _parse_all(
-    paths: list[Path],
+    documents: list[_Document],
     max_bytes: int,
     *,
     hashed: bool,
@@ -335,23 +335,26 @@ def _parse_all(
     """Parse ``paths``, yielding each one's ``Parsed`` in order; one at a time, so that a
     hundred thousand records never wait in memory together. With ``heads``, an article
     parsed in a worker process comes back as its head only (see ``Summary``)."""
-    workers = min(jobs or cpu_count(), max(len(paths) // CHUNK, 1))
+    workers = min(jobs or cpu_count(), max(len(documents) // CHUNK, 1))
     done = 0
-    if workers > 1 and len(paths) >= PARALLEL_MIN:
+    if workers > 1 and len(documents) >= PARALLEL_MIN:
         try:
-            for chunk in _parse_in_workers(paths, max_bytes, workers):
+            # Workers only open the files: their directory entries' paths will do.
+            names = [document.entry.path for document in documents]
+            for chunk in _parse_in_workers(names, max_bytes, workers):
                 for digest, text, head in chunk:
                     if heads and head is not None:
                         yield digest, decode_head(head), text, head
                     else:
-                        yield digest, decode(text, paths[done], fresh=True), text, head
+                        path = documents[done].path
+                        yield digest, decode(text, path, fresh=True), text, head
                     done += 1
                 if progress is not None:
                     progress(done)
         except (OSError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError
             log.warning("parsing in worker processes failed (%s); going on in this one", exc)
-    for path in paths[done:]:
-        hash_, outcome, warnings = _parse_one(path, max_bytes, hashed=hashed)
+    for document in documents[done:]:
+        hash_, outcome, warnings = _parse_one(document.path, max_bytes, hashed=hashed)
         record = head = None
         if hash_ is not None:
             record, head = encode(outcome, warnings), encode_head(outcome, warnings)
@@ -364,7 +367,7 @@ def _parse_all(
 
 
 def _parse_in_workers(
-    paths: list[Path], max_bytes: int, workers: int
+    paths: list[str], max_bytes: int, workers: int
 ) -> Iterator[list[tuple[bytes | None, str, str | None]]]:
     """Chunks of ``paths`` parsed by a pool of processes, in order."""
     import multiprocessing
@@ -376,7 +379,7 @@ def _parse_in_workers(
         method = "fork"
     else:
         method = "forkserver" if "forkserver" in methods else "spawn"
-    chunks = [[str(path) for path in paths[i : i + CHUNK]] for i in range(0, len(paths), CHUNK)]
+    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         yield from pool.map(_parse_chunk, chunks, [max_bytes] * len(chunks))
