@@ -229,14 +229,22 @@ class Head(NamedTuple):
     topics: tuple[str, ...]
 
 
-def encode_head(outcome: Article | ArticleError, warnings: Sequence[ArticleError]) -> str | None:
-    """The fields selection reads, stored beside the record; None for a rejection or an
-    article with warnings (read in full, so that their problems are reported)."""
+def head_of(outcome: Article | ArticleError, warnings: Sequence[ArticleError]) -> Head | None:
+    """The fields selection reads; None for a rejection or an article with warnings (read
+    in full, so that their problems are reported)."""
     if isinstance(outcome, ArticleError) or warnings:
         return None
     a = outcome
-    head = [a.id, a.url, a.published_at.isoformat(), a.quality, a.published, list(a.topics)]
-    return json.dumps(head, ensure_ascii=False, separators=(",", ":"))
+    return Head(a.id, a.url, a.published_at, a.quality, a.published, a.topics)
+
+
+def encode_head(head: Head | None) -> str | None:
+    """``head`` as stored beside the record (``decode_head`` reads it back)."""
+    if head is None:
+        return None
+    id_, url, moment, quality, published, topics = head
+    fields = [id_, url, moment.isoformat(), quality, published, list(topics)]
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
 def decode_head(text: str) -> Head:

@@ -35,9 +35,9 @@ from publisher.cache import (
     Outcome,
     content_hash,
     decode,
-    decode_head,
     encode,
     encode_head,
+    head_of,
 )
 from publisher.errors import ArticleError
 from publisher.models import Article, Image, Provider, Related
@@ -342,12 +342,12 @@ def _parse_all(
             # Workers only open the files: their directory entries' paths will do.
             names = [document.entry.path for document in documents]
             for chunk in _parse_in_workers(names, max_bytes, workers):
-                for digest, text, head in chunk:
+                for digest, text, head, stored_head in chunk:
                     if heads and head is not None:
-                        yield digest, decode_head(head), text, head
+                        yield digest, head, text, stored_head
                     else:
                         path = documents[done].path
-                        yield digest, decode(text, path, fresh=True), text, head
+                        yield digest, decode(text, path, fresh=True), text, stored_head
                     done += 1
                 if progress is not None:
                     progress(done)
@@ -355,10 +355,11 @@ def _parse_all(
             log.warning("parsing in worker processes failed (%s); going on in this one", exc)
     for document in documents[done:]:
         hash_, outcome, warnings = _parse_one(document.path, max_bytes, hashed=hashed)
-        record = head = None
+        record = stored_head = None
         if hash_ is not None:
-            record, head = encode(outcome, warnings), encode_head(outcome, warnings)
-        yield hash_, (outcome, warnings), record, head
+            record = encode(outcome, warnings)
+            stored_head = encode_head(head_of(outcome, warnings))
+        yield hash_, (outcome, warnings), record, stored_head
         done += 1
         if progress is not None and done % CHUNK == 0:
             progress(done)
@@ -366,9 +367,7 @@ def _parse_all(
         progress(done)
 
 
-def _parse_in_workers(
-    paths: list[str], max_bytes: int, workers: int
-) -> Iterator[list[tuple[bytes | None, str, str | None]]]:
+def _parse_in_workers(paths: list[str], max_bytes: int, workers: int) -> Iterator[list[_Parsed]]:
     """Chunks of ``paths`` parsed by a pool of processes, in order."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -385,13 +384,19 @@ def _parse_in_workers(
         yield from pool.map(_parse_chunk, chunks, [max_bytes] * len(chunks))
 
 
-def _parse_chunk(paths: list[str], max_bytes: int) -> list[tuple[bytes | None, str, str | None]]:
+# What a worker sends back for one document: its hash, its record, its head (if it has
+# one; the parent selects by it without decoding anything) and the head as stored.
+_Parsed = tuple[bytes | None, str, Head | None, str | None]
+
+
+def _parse_chunk(paths: list[str], max_bytes: int) -> list[_Parsed]:
     """In a worker process: parse a few hundred documents into cache records and heads."""
     with collector_paused():
         results = []
         for name in paths:
             hash_, outcome, warnings = _parse_one(Path(name), max_bytes, hashed=True)
-            results.append((hash_, encode(outcome, warnings), encode_head(outcome, warnings)))
+            head = head_of(outcome, warnings)
+            results.append((hash_, encode(outcome, warnings), head, encode_head(head)))
         return results
 
 
