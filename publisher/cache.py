@@ -931,7 +931,7 @@ class Renders:
         known = self._known.get(name)
         return known is not None and known.digest == digest and self._intact(name, known)
 
-    def flush(self, render_all: Callable[[list[Callable[[], bytes]]], list[bytes]]) -> None:
+    def flush(self, render_all: Callable[[list[Callable[[], bytes]]], Iterable[bytes]]) -> None:
         """Render what ``write`` deferred, with ``render_all``, and write it in order."""
         pending, self._pending = self._pending, []
         for (name, digest, _), data in zip(

@@ -321,26 +321,40 @@ def announce_changed_feeds(config: Config, summary: WriteSummary) -> list[str]:
     return notify_hub(config.websub.hub, changed, config.websub.timeout, config.websub.retries)
 
 
-def render_all(jobs: list[Callable[[], bytes]]) -> list[bytes]:
-    """Each job's bytes, in order: in two processes when there are many (a cold build)."""
+def render_all(jobs: list[Callable[[], bytes]]) -> Iterator[bytes]:
+    """Each job's bytes, in order, as they come: in two processes when there are many (a
+    cold build), so that the files already rendered are written while the rest render."""
+    done = 0
+    if len(jobs) >= RENDER_PARALLEL_MIN and _can_fork():
+        try:
+            for data in _render_in_workers(jobs):
+                done += 1
+                yield data
+            return
+        except (OSError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError
+            log.warning("rendering in worker processes failed (%s); going on in this one", exc)
+    for job in jobs[done:]:
+        yield job()
+
+
+def _can_fork() -> bool:
+    """Two cores, and fork is safe: not beside other threads (the scheduler's)."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return cpu_count() >= 2 and "fork" in methods and threading.active_count() == 1
+
+
+def _render_in_workers(jobs: list[Callable[[], bytes]]) -> Iterator[bytes]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    methods = multiprocessing.get_all_start_methods()
-    if len(jobs) < RENDER_PARALLEL_MIN or cpu_count() < 2 or "fork" not in methods:
-        return [job() for job in jobs]
-    if threading.active_count() > 1:  # fork is unsafe beside other threads (the scheduler's)
-        return [job() for job in jobs]
     # Forked workers share the jobs' memory: nothing but indices and bytes is pickled.
     context = multiprocessing.get_context("fork")
-    try:
-        with ProcessPoolExecutor(
-            2, mp_context=context, initializer=_adopt_jobs, initargs=(jobs,)
-        ) as pool:
-            return list(pool.map(_run_job, range(len(jobs)), chunksize=4))
-    except (OSError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError
-        log.warning("rendering in worker processes failed (%s); going on in this one", exc)
-        return [job() for job in jobs]
+    with ProcessPoolExecutor(
+        2, mp_context=context, initializer=_adopt_jobs, initargs=(jobs,)
+    ) as pool:
+        yield from pool.map(_run_job, range(len(jobs)), chunksize=4)
 
 
 RENDER_PARALLEL_MIN = 24
