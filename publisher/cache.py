@@ -249,7 +249,7 @@ def encode_head(head: Head | None) -> str | None:
 
 def decode_head(text: str) -> Head:
     """A stored head, checked as ``decode`` checks those fields; RecordError if damaged.
-    The rest of the record is checked by ``decode`` if a feed lists the article."""
+    The rest of the record is checked by ``decode`` if a feed written again lists it."""
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -672,7 +672,7 @@ class FolderCache:
 
     def read_records(self, hashes: Iterable[bytes]) -> None:
         """Fetch these records in a few queries, before ``by_content`` asks for each one
-        (when selecting by heads, only the records of listed articles are read)."""
+        (when selecting by heads, only the records of feeds written again are read)."""
         wanted = [hash_ for hash_ in hashes if hash_ not in self._fetched]
         self._fetched.update(self.cache.some_records(wanted))
 
@@ -726,15 +726,22 @@ class FolderCache:
 
 def _forget_unused(db: sqlite3.Connection, hashes: list[bytes]) -> None:
     """Delete the records of these documents if no file holds them any more: one by one
-    after an edit or two, in one sweep of the table after many."""
-    if len(hashes) > 64:
-        db.execute("DELETE FROM documents WHERE hash NOT IN (SELECT hash FROM files)")
-        return
-    db.executemany(
-        "DELETE FROM documents WHERE hash = ?1 AND NOT EXISTS "
-        "(SELECT 1 FROM files WHERE files.hash = ?1)",
-        ((hash_,) for hash_ in hashes),
-    )
+    after an edit or two, in one sweep of the table after many, or when far more records
+    than files are kept (left by builds killed after storing records)."""
+    if len(hashes) <= _FORGET_ONE_BY_ONE:
+        db.executemany(
+            "DELETE FROM documents WHERE hash = ?1 AND NOT EXISTS "
+            "(SELECT 1 FROM files WHERE files.hash = ?1)",
+            ((hash_,) for hash_ in hashes),
+        )
+        records = db.execute("SELECT count(*) FROM documents").fetchone()[0]
+        files = db.execute("SELECT count(*) FROM files").fetchone()[0]
+        if records <= files + _FORGET_ONE_BY_ONE:
+            return
+    db.execute("DELETE FROM documents WHERE hash NOT IN (SELECT hash FROM files)")
+
+
+_FORGET_ONE_BY_ONE = 64
 
 
 def _crc(text: str) -> int:
@@ -894,15 +901,16 @@ class Renders:
         self._states: dict[str, OutputState] = {}
         self._defer = defer
         self._pending: list[tuple[str, bytes | None, Callable[[], bytes]]] = []
+        self._decided: dict[str, tuple[bytes | None, bool]] = {}
 
     def write(self, name: str, inputs: Iterable[bytes] | None, render: Callable[[], bytes]) -> None:
         """Write ``name`` from ``render()``; ``inputs`` (None: unknown) is all it depends on.
 
         Deferred, the rendering waits for ``flush``, which can render many files at once.
         """
-        digest = self._digest(name, inputs)
+        digest, unchanged = self._decide(name, inputs)
         known = self._known.get(name)
-        if digest is not None and known is not None and self._unchanged(name, digest):
+        if unchanged and known is not None:
             self._folder.keep(name)
             self._states[name] = known
             return
@@ -912,9 +920,18 @@ class Renders:
             self._put(name, digest, render())
 
     def stale(self, name: str, inputs: Iterable[bytes] | None) -> bool:
-        """Whether ``write`` would render ``name`` again."""
-        digest = self._digest(name, inputs)
-        return digest is None or not self._unchanged(name, digest)
+        """Whether ``write`` will render ``name`` again: decided once, so a file changed on
+        disk in between cannot make ``write`` render what its caller did not prepare."""
+        return not self._decide(name, inputs)[1]
+
+    def _decide(self, name: str, inputs: Iterable[bytes] | None) -> tuple[bytes | None, bool]:
+        """The digest of ``name``'s inputs, and whether the file can be kept as it is."""
+        decided = self._decided.get(name)
+        if decided is None:
+            digest = self._digest(name, inputs)
+            decided = (digest, digest is not None and self._unchanged(name, digest))
+            self._decided[name] = decided
+        return decided
 
     def _digest(self, name: str, inputs: Iterable[bytes] | None) -> bytes | None:
         if self._cache is None or inputs is None:

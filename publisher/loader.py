@@ -106,7 +106,7 @@ class _Document:
 @dataclass(frozen=True, slots=True, eq=False)
 class Summary:
     """An unchanged article as selection sees it (``cache.Head``), with what it takes to
-    read it in full (``FolderCache.by_content``) if a feed lists it."""
+    read it in full (``FolderCache.by_content``) if a feed written again lists it."""
 
     id: str
     url: str
@@ -332,7 +332,7 @@ def _parse_all(
     jobs: int | None,
     heads: bool = False,
 ) -> Iterator[Parsed]:
-    """Parse ``paths``, yielding each one's ``Parsed`` in order; one at a time, so that a
+    """Parse ``documents``, yielding each one's ``Parsed`` in order; one at a time, so that a
     hundred thousand records never wait in memory together. With ``heads``, an article
     parsed in a worker process comes back as its head only (see ``Summary``)."""
     workers = min(jobs or cpu_count(), max(len(documents) // CHUNK, 1))

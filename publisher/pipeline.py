@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from publisher.cache import (
     BuildCache,
@@ -44,10 +44,11 @@ from publisher.loader import (
 )
 from publisher.models import Article
 from publisher.output import MANIFEST, OutputFolder, WriteSummary
-from publisher.selection import Selection, select
+from publisher.selection import A, Selection, select
 from publisher.slugs import assign_slugs
 
 if TYPE_CHECKING:
+    from publisher.feeds import FeedSpec
     from publisher.pages import FeedLink
 
 log = logging.getLogger(__name__)
@@ -206,15 +207,8 @@ def build(
         except _Unreadable:
             # A cached record that does not read back in full (damaged): read every
             # article again; that document is parsed. Nothing was written yet.
-            chosen = _choose(
-                config,
-                root,
-                cache,
-                cache.folder(root) if cache else None,
-                progress,
-                found,
-                heads=False,
-            )
+            assert cache is not None  # summaries, and so _Unreadable, come from the cache
+            chosen = _choose(config, root, cache, cache.folder(root), progress, found, heads=False)
             _write_chosen(config, chosen, folder, renders)
         report = chosen.report
         renders.flush(render_all)
@@ -237,7 +231,8 @@ class _Chosen:
 
     report: LoadReport
     known: FolderCache | None
-    listed: Selection[Article | Summary]  # what the feeds list: the first feeds.max_items of each
+    # What the feeds list: the first feeds.max_items of each (summaries after a rebuild).
+    listed: Selection[Article] | Selection[Article | Summary]
     selection: Selection[Article] | None  # the whole selection, if every article was read
     counts: tuple[int, int]  # articles selected, topics
 
@@ -262,12 +257,13 @@ def _choose(
         return _Chosen(report, known, _first(chosen, config.feeds.max_items), None, counts)
     selection = select(report.articles, config.selection)
     counts = (len(selection.articles), len(selection.by_topic))
-    listed: Selection[Article | Summary] = _first(selection, config.feeds.max_items)
+    listed = _first(selection, config.feeds.max_items)
     return _Chosen(report, known, listed, selection, counts)
 
 
-def _first(selection: Selection[Any], limit: int) -> Selection[Any]:
-    """The first ``limit`` articles of every list: what the feeds list."""
+def _first(selection: Selection[A], limit: int) -> Selection[A]:
+    """The first ``limit`` articles of every list: what the feeds list (and all that is
+    kept of a selection made from summaries)."""
     return Selection(
         articles=selection.articles[:limit],
         by_topic={topic: items[:limit] for topic, items in selection.by_topic.items()},
@@ -275,6 +271,7 @@ def _first(selection: Selection[Any], limit: int) -> Selection[Any]:
 
 
 def _write_chosen(config: Config, chosen: _Chosen, folder: OutputFolder, renders: Renders) -> None:
+    """Write the feeds of ``chosen``, reading summaries from its folder's cache records."""
     known = chosen.known
     write_feeds(
         folder,
@@ -519,7 +516,8 @@ def write_feeds(
     With ``renders`` and the articles' ``fingerprints`` (from the build cache), a file
     whose inputs did not change since the last build is not rendered again. The build
     cache's summaries in ``selection`` are read in full with ``read``, and only for the
-    feeds that are written again (after one edit, a few of the forty).
+    feeds that are written again (after one edit, a few of the forty). ``read`` runs
+    before anything is written or kept: if it raises, the caller can start again.
     """
     # Imported here: feedgen, lxml and Jinja are not needed by a build with nothing to do.
     from publisher.feeds import render_atom, render_rss
@@ -533,11 +531,7 @@ def write_feeds(
     summaries = _summaries_to_read(feeds, renders, everything)
     full = read(summaries) if read is not None and summaries else {}
     for feed, inputs in feeds:
-        spec = feed.spec
-        if full:
-            spec = dataclasses.replace(
-                spec, articles=tuple(full.get(id(a), a) for a in spec.articles)
-            )
+        spec = _read_spec(feed.spec, full) if full else feed.spec
         rss, atom, json, *page = _files(feed, everything)
         renders.write(rss, inputs, functools.partial(render_rss, spec, site))
         renders.write(atom, inputs, functools.partial(render_atom, spec, site))
@@ -549,6 +543,12 @@ def write_feeds(
     renders.write(
         "index.html", index, functools.partial(render_index_html, site, everything, topics)
     )
+
+
+def _read_spec(spec: FeedSpec, full: Mapping[int, Article]) -> FeedSpec:
+    """``spec`` with the summaries read in full put back as articles (a feed that is not
+    written again keeps its summaries: only its names, counts and dates are used)."""
+    return dataclasses.replace(spec, articles=tuple(full.get(id(a), a) for a in spec.articles))
 
 
 def _summaries_to_read(

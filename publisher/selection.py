@@ -14,7 +14,7 @@ from publisher.urls import normalize_url
 
 class Candidate(Protocol):
     """What selection reads of an article: an ``Article``, or the build cache's summary
-    of one (a rebuild then decodes in full only the articles its feeds list)."""
+    of one (a rebuild then decodes in full only the articles of the feeds it writes again)."""
 
     @property
     def id(self) -> str: ...

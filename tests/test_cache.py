@@ -479,8 +479,59 @@ def test_the_cache_keeps_the_records_of_the_documents_there_are_and_no_others(
     first[5].rename(first[5].with_name("renamed.txt"))  # a rename keeps its record
     builds.check()
     assert unused() == (held - 1, held - 1)
+    # Two files with the same bytes share a record: one edited, the other keeps it.
+    shutil.copyfile(first[6], builds.seeds / "copy.txt")
+    builds.check()
+    first[6].write_text(first[6].read_text(encoding="utf-8") + "\nedited\n", encoding="utf-8")
+    builds.check()
+    records, held = unused()
+    assert records == held
+    # Two files swapping their bytes keep both records.
+    one, two = first[7].read_bytes(), first[8].read_bytes()
+    first[7].write_bytes(two)
+    first[8].write_bytes(one)
+    builds.check()
+    assert unused() == (records, held)
+    # Records a killed build stored and no file holds are swept by a later build.
+    with sqlite3.connect(cache_file(tmp_path)) as db:
+        db.executemany(
+            "INSERT INTO documents VALUES (?, 0, 'left over', NULL, NULL)",
+            ((bytes([n]) * 16,) for n in range(100)),
+        )
+    generate.write_article(builds.seeds, 3, revision=2)
+    builds.check()
+    assert unused() == (records, held)
     for path in first[10:80]:  # many deletions at once
         path.unlink(missing_ok=True)
     builds.check()
     records, held = unused()
     assert records == held
+
+
+def test_outputs_touched_while_a_rebuild_reads_its_articles_do_not_break_it(
+    builds: Builds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Which files a rebuild writes again is decided once, before it reads those feeds'
+    articles: another program touching the others in between cannot make it render a feed
+    whose articles it did not read."""
+    from publisher import pipeline
+
+    builds.aged = True
+    few = make_config(builds.tmp, feeds={"max_items": 2})  # most feeds keep unread summaries
+    builds.check(few)
+    real_read = pipeline._read_in_full
+
+    touched: list[int] = []
+
+    def read_while_touched(known: build_cache.FolderCache, candidates: list) -> dict:  # type: ignore[type-arg]
+        touched.append(len(candidates))
+        for path in builds.cached.iterdir():
+            os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+        return real_read(known, candidates)
+
+    monkeypatch.setattr(pipeline, "_read_in_full", read_while_touched)
+    generate.write_article(builds.seeds, generate.newest(60, 1)[0], revision=1)
+    builds.check(few)
+    assert touched and touched[0] > 0
+    monkeypatch.setattr(pipeline, "_read_in_full", real_read)
+    builds.check(few)  # the touched files are checked again: same bytes
