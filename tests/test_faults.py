@@ -166,8 +166,8 @@ def test_a_build_killed_at_any_moment_leaves_whole_files_and_the_next_build_repa
     duration, writes = ended - started, ended - writing  # a whole build; its writing phase
     rng = random.Random(20261124)
     killed_while_writing = kill = 0
-    # On a loaded machine a build can outrun its kill: go on (a bounded number of times)
-    # until enough kills landed while files were being replaced.
+    # On a loaded machine a build can outrun its kill: go on (a bounded number of times,
+    # killing only while files are replaced) until enough kills landed then.
     while kill < KILLS or (killed_while_writing < KILLS // 4 and kill < 3 * KILLS):
         kill += 1
         old, new = kill % 2, (kill + 1) % 2
@@ -177,7 +177,7 @@ def test_a_build_killed_at_any_moment_leaves_whole_files_and_the_next_build_repa
             start_new_session=True,  # its render workers die with it
         ) as child:  # fmt: skip
             began = None
-            if kill % 2:  # any moment, start-up included
+            if kill % 2 and kill <= KILLS:  # any moment, start-up included
                 time.sleep(rng.uniform(0.0, duration))
             else:  # while files are being replaced
                 began = wait_for_writing(out, child, time.time_ns())
@@ -227,6 +227,32 @@ def test_leftover_temporary_files_go_but_never_a_live_writers_or_a_strangers(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [MANIFEST, "all.atom.xml", "all.rss.xml", names["live"], names["stranger"]]
     )
+
+
+def _render_or_die(number: int, parent: int) -> bytes:
+    """A render job whose worker process dies at job 30 (in the parent, it just renders)."""
+    if number == 30 and os.getpid() != parent:
+        os._exit(3)
+    return f"file {number}".encode()
+
+
+def test_render_workers_dying_midway_leave_the_rest_to_this_process_in_order(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import functools
+    import multiprocessing
+
+    from publisher import pipeline
+
+    assert pipeline._can_fork(), "a thread left by another test keeps the workers from forking"
+    jobs = [functools.partial(_render_or_die, n, os.getpid()) for n in range(60)]
+    assert list(pipeline.render_all(jobs)) == [f"file {n}".encode() for n in range(60)]
+    assert "rendering in worker processes failed" in caplog.text
+    # A writer that stops midway (a full disk) closes the workers too.
+    rendered = pipeline.render_all([functools.partial(_render_or_die, n, -1) for n in range(29)])
+    assert [next(rendered) for _ in range(5)] == [f"file {n}".encode() for n in range(5)]
+    rendered.close()
+    assert not multiprocessing.active_children()
 
 
 def wait_for_writing(folder: Path, child: subprocess.Popen[bytes], since_ns: int) -> float | None:
