@@ -25,6 +25,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -239,19 +240,42 @@ def head_of(outcome: Article | ArticleError, warnings: Sequence[ArticleError]) -
 
 
 def encode_head(head: Head | None) -> str | None:
-    """``head`` as stored beside the record (``decode_head`` reads it back)."""
+    """``head`` as stored beside the record (``decode_head`` reads it back), after a prefix
+    saying whether it is published and its quality ("187.0|[...]"), so that a rebuild can
+    pass over what no selection would pick without decoding it (``in_reach``)."""
     if head is None:
         return None
     id_, url, moment, quality, published, topics = head
     fields = [id_, url, moment.isoformat(), quality, published, list(topics)]
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    body = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    return f"{int(published)}{quality!r}|{body}"
+
+
+def in_reach(text: str, floor: float) -> bool:
+    """Whether the stored head ``text`` is of a published article of quality ``floor`` or
+    more (read from its prefix); RecordError if it has none."""
+    end = text.find("|", 0, 40)
+    try:
+        if end < 2:
+            raise ValueError(text[:40])
+        quality = float(text[1:end])
+    except ValueError:
+        raise RecordError("a head without its prefix") from None
+    return text[0] == "1" and quality >= floor
+
+
+class Unreachable:
+    """What ``FolderCache.head`` gives for an article no selection would pick."""
+
+
+UNREACHABLE = Unreachable()
 
 
 def decode_head(text: str) -> Head:
     """A stored head, checked as ``decode`` checks those fields; RecordError if damaged.
     The rest of the record is checked by ``decode`` if a feed written again lists it."""
     try:
-        data = json.loads(text)
+        data = json.loads(text[text.index("|") + 1 :])
     except ValueError as exc:
         raise RecordError(str(exc)) from None
     if type(data) is not list or len(data) != 6:
@@ -644,15 +668,16 @@ class FolderCache:
             return None
         return state.hash
 
-    def head(self, name: str, hash_: bytes) -> Head | None:
-        """The head of the record of ``name`` (after ``known_hash``), or None: read it in full."""
+    def head(self, name: str, hash_: bytes, floor: float = -math.inf) -> Head | Unreachable | None:
+        """The head of the record of ``name`` (after ``known_hash``); ``UNREACHABLE`` if it
+        is unpublished or of a quality below ``floor``; None: read the record in full."""
         if self._heads is None:
             self._heads = self.cache.heads()
         stored = self._heads.get(hash_)
         if stored is None or stored[1] != _crc(stored[0]):
             return None
         try:
-            head = decode_head(stored[0])
+            head = decode_head(stored[0]) if in_reach(stored[0], floor) else UNREACHABLE
         except RecordError as exc:
             log.debug("%s: cached head ignored (%s)", name, exc)
             return None

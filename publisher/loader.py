@@ -33,6 +33,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from publisher.cache import (
     Head,
     Outcome,
+    Unreachable,
     content_hash,
     decode,
     encode,
@@ -80,8 +81,10 @@ class LoadReport:
     # With the build cache: the hash of each article's document. An output file whose
     # articles all kept theirs need not be rendered again.
     fingerprints: dict[Path, bytes] = field(default_factory=dict)
-    # With ``summaries=True``: the articles the cache knows, not read in full.
+    # With ``summaries=True``: the articles the cache knows, not read in full, and how many
+    # more it knows no selection would pick (unpublished, or below ``floor``: only counted).
     summaries: list[Summary] = field(default_factory=list)
+    out_of_reach: int = 0
 
 
 class _Document:
@@ -183,25 +186,28 @@ def load_folder(
     jobs: int | None = None,
     found: Scan | None = None,
     summaries: bool = False,
+    floor: float = -math.inf,
 ) -> LoadReport:
     """Load every document under ``root``; a broken one is reported, never fatal.
 
     With ``cache``, a document whose file did not change, or whose bytes were seen
     before, is not parsed again; with ``summaries`` too, an unchanged article is not even
-    decoded, but listed in ``report.summaries``. Many documents are parsed in ``jobs``
-    processes (default: one per CPU). The report is the same, in the same order, either way.
+    decoded, but listed in ``report.summaries``, or only counted if it is unpublished or
+    of a quality below ``floor``. Many documents are parsed in ``jobs`` processes
+    (default: one per CPU). The report is the same, in the same order, either way.
     """
     checked_ns = time.time_ns()  # before any read: see cache.FileState.matches
     documents = found.documents if found is not None and found.root == root else _scan(root)
     total = len(documents)
-    outcomes: list[Outcome | Summary | None] = [None] * total
+    outcomes: list[Outcome | Summary | Unreachable | None] = [None] * total
     hashes: list[bytes | None] = [None] * total
     with collector_paused():
         if cache is None:
             todo = list(range(total))
         else:
+            floor_or_none = floor if summaries else None
             todo = _from_cache(
-                documents, cache, max_bytes, outcomes, hashes, checked_ns, summaries=summaries
+                documents, cache, max_bytes, outcomes, hashes, checked_ns, floor_or_none
             )
         if progress is not None:
             progress(total - len(todo), total)
@@ -229,6 +235,9 @@ def load_folder(
         if isinstance(done, Summary):
             report.summaries.append(done)
             continue
+        if isinstance(done, Unreachable):
+            report.out_of_reach += 1
+            continue
         result, warnings = done
         if isinstance(result, ArticleError):
             report.rejected.append(result)
@@ -244,13 +253,13 @@ def _from_cache(
     documents: list[_Document],
     cache: FolderCache,
     max_bytes: int,
-    outcomes: list[Outcome | Summary | None],
+    outcomes: list[Outcome | Summary | Unreachable | None],
     hashes: list[bytes | None],
     checked_ns: int,
-    *,
-    summaries: bool,
+    floor: float | None,
 ) -> list[int]:
-    """Fill in what the cache knows; returns the positions still to parse."""
+    """Fill in what the cache knows; returns the positions still to parse. With a
+    ``floor``, an unchanged article is summarised (see ``load_folder``)."""
     todo = []
     for index, document in enumerate(documents):
         try:
@@ -259,12 +268,14 @@ def _from_cache(
             cache.complete = False
             todo.append(index)  # parsing says why it cannot be read
             continue
-        hit: tuple[bytes, Outcome | Summary] | None = None
+        hit: tuple[bytes, Outcome | Summary | Unreachable] | None = None
         known_hash = cache.known_hash(document.name, stat)
         if known_hash is not None:
-            head = cache.head(document.name, known_hash) if summaries else None
-            if head is not None:
+            head = None if floor is None else cache.head(document.name, known_hash, floor)
+            if isinstance(head, Head):
                 hit = (known_hash, Summary(*head, known_hash, document))
+            elif head is not None:
+                hit = (known_hash, head)  # unpublished, or below every threshold
             else:
                 decoded = cache.decoded(document.name, known_hash, document.path)
                 hit = None if decoded is None else (known_hash, decoded)

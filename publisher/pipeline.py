@@ -44,7 +44,7 @@ from publisher.loader import (
 )
 from publisher.models import Article
 from publisher.output import MANIFEST, OutputFolder, WriteSummary
-from publisher.selection import A, Selection, select
+from publisher.selection import A, Selection, lowest_threshold, select
 from publisher.slugs import assign_slugs
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ def _choose(
     """Load and select. Articles the cache knows are selected by their summaries; only
     those in a feed that must be written again are read in full (see ``write_feeds``)."""
     report = _load(config, root, cache, known, progress, found, summaries=heads)
-    if cache is not None and known is not None and report.summaries:
+    if cache is not None and known is not None and (report.summaries or report.out_of_reach):
         candidates: list[Article | Summary] = [*report.articles, *report.summaries]
         chosen = select(candidates, config.selection)
         counts = (len(chosen.articles), len(chosen.by_topic))
@@ -454,6 +454,7 @@ def _load(
         progress=progress,
         found=found,
         summaries=summaries,
+        floor=lowest_threshold(config.selection),
     )
     if cache is not None and known is not None:
         cache.save_folder(known)

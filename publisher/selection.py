@@ -96,6 +96,12 @@ def select(articles: Sequence[A], settings: SelectionConfig) -> Selection[A]:
     )
 
 
+def lowest_threshold(settings: SelectionConfig) -> float:
+    """The lowest quality any topic takes. No article below it is selected, nor decides
+    between copies of a story that is: copies are settled best first, quality first."""
+    return min([settings.min_quality, *settings.topics.values()])
+
+
 def _rank(article: Candidate) -> tuple[float, float, str]:
     # The path makes the choice between two equal copies the same on every run.
     return (article.quality, article.published_at.timestamp(), str(article.source_path))

@@ -231,7 +231,15 @@ def test_a_rebuild_after_an_edit_reads_in_full_only_the_articles_of_feeds_writte
         decoded.append(path)
         return real_decode(text, path, fresh=fresh)
 
+    heads: list[str] = []
+    real_head = build_cache.decode_head
+
+    def counting_head(text: str) -> build_cache.Head:
+        heads.append(text)
+        return real_head(text)
+
     monkeypatch.setattr(build_cache, "decode", counting_decode)
+    monkeypatch.setattr(build_cache, "decode_head", counting_head)
     result = build(config, seeds=seeds, out=out)
     topics = int(result.summary().split(" topics")[0].rsplit(" ", 1)[1])
     rewritten = {name.split(".")[0] for name in result.output.written} - {"index"}
@@ -244,6 +252,10 @@ def test_a_rebuild_after_an_edit_reads_in_full_only_the_articles_of_feeds_writte
     assert not differences(files(out), files(tmp_path / "fresh"))
     assert result.summary().split("; ")[0] == fresh.summary().split("; ")[0]
     assert [str(p) for p in result.problems] == [str(p) for p in fresh.problems]
+    # Unpublished articles and those below every threshold are passed over, not decoded.
+    within = [a for a in fresh.report.articles if a.published and a.quality >= 50]
+    assert len(within) < len(fresh.report.articles) * 0.7
+    assert 0 < len(heads) <= len(within)
 
 
 def test_a_build_parsed_in_worker_processes_writes_the_same_bytes(

@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 from conftest import WriteArticle, make_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from publisher.config import SelectionConfig, parse_config
 from publisher.loader import load_folder
 from publisher.models import Article
-from publisher.selection import deduplicate, newest_first, select
+from publisher.selection import deduplicate, lowest_threshold, newest_first, select
 from publisher.urls import normalize_url
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -228,3 +230,44 @@ def test_a_chain_of_copies_is_settled_the_same_whatever_the_document_order() -> 
     for order in itertools.permutations([best, second, third]):
         assert sorted(titles(deduplicate(order))) == ["A", "C"]
         assert titles(select(order, SelectionConfig()).articles) == ["C", "A"]  # by date, id
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5),  # story URL
+            st.integers(0, 5),  # id
+            st.integers(0, 100),  # quality
+            st.integers(0, 3),  # day
+            st.booleans(),  # published
+            st.lists(st.sampled_from(["AI", "Space", "Law"]), max_size=2, unique=True),
+        ),
+        max_size=25,
+    ),
+    st.integers(0, 100),
+    st.dictionaries(st.sampled_from(["AI", "Space"]), st.integers(0, 100), max_size=2),
+)
+def test_articles_below_every_threshold_change_nothing(
+    rows: list[tuple[int, int, int, int, bool, list[str]]],
+    min_quality: int,
+    topics: dict[str, int],
+) -> None:
+    """A rebuild passes over the articles the cache knows to be unpublished or below
+    ``lowest_threshold``: selecting without them must give the same selection."""
+    config = SelectionConfig(min_quality=min_quality, topics=topics)
+    articles = [
+        article(
+            f"https://news.example.com/story-{url}",
+            quality=quality,
+            days=day,
+            name=f"doc{n:02d}",
+            id=f"tag:example.com,2026:{id_}",
+            published=published,
+            topics=tuple(chosen),
+        )
+        for n, (url, id_, quality, day, published, chosen) in enumerate(rows)
+    ]
+    floor = lowest_threshold(config)
+    within = [a for a in articles if a.published and a.quality >= floor]
+    assert select(within, config) == select(articles, config)
