@@ -200,6 +200,10 @@ def build(
                 unread = _Unread.recorded(last, root, reload)
                 return BuildResult(None, None, output, time.perf_counter() - started, unread)
         chosen = _choose(config, root, cache, known, progress, found)
+        if cache is not None:
+            from publisher.templating import keep_compiled_templates
+
+            keep_compiled_templates(cache.path.parent / "templates")
         folder = OutputFolder(target)
         renders = Renders(cache, folder, salt, defer=True)
         try:

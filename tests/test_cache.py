@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import differences
+from conftest import differences, run_module
 
 from publisher import cache as build_cache
 from publisher import loader
@@ -547,3 +547,31 @@ def test_outputs_touched_while_a_rebuild_reads_its_articles_do_not_break_it(
     assert touched and touched[0] > 0
     monkeypatch.setattr(pipeline, "_read_in_full", real_read)
     builds.check(few)  # the touched files are checked again: same bytes
+
+
+def test_compiled_templates_are_kept_and_a_damaged_one_is_compiled_again(tmp_path: Path) -> None:
+    """The build cache's folder keeps Jinja's compiled templates for the next process; a
+    damaged one is compiled again, and the pages come out the same."""
+    seeds = tmp_path / "seeds"
+    write_corpus(seeds, 30)
+    config = tmp_path / "publisher.yaml"
+    state = tmp_path / "state" / "state.sqlite"
+    config.write_text(
+        f'site: {{url: "https://feeds.example.org/"}}\npaths: {{state: "{state}"}}\n',
+        encoding="utf-8",
+    )
+
+    def build_in_a_process(out: str, *options: str) -> None:
+        done = run_module("build", "--config", config, "--seeds", seeds, "--out", out, *options,
+                          cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    build_in_a_process("out")
+    kept = sorted((tmp_path / "state" / "templates").iterdir())
+    assert len(kept) == 2  # the index page and the topic page
+    kept[0].write_bytes(b"not a compiled template")
+    kept[1].write_bytes(kept[1].read_bytes()[:40])  # cut short
+    generate.write_article(seeds, generate.newest(30, 1)[0], revision=1)
+    build_in_a_process("out")
+    build_in_a_process("fresh", "--no-cache")
+    assert not differences(files(tmp_path / "out"), files(tmp_path / "fresh"))
