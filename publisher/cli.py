@@ -6,6 +6,9 @@ configuration error. Heavy modules are imported inside the commands so ``--help`
 
 from __future__ import annotations
 
+import atexit
+import functools
+import gc
 import logging
 import sys
 from collections.abc import Callable, Iterable
@@ -76,6 +79,15 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    _skip_the_last_collection()
+
+
+@functools.cache  # once per process
+def _skip_the_last_collection() -> None:
+    """At exit, Python's last garbage collection walks every object still alive, to free
+    the process's memory just before the process frees all of it (about 15 ms after a
+    build of 10,000 documents): what is left then is frozen, out of that walk."""
+    atexit.register(gc.freeze)
 
 
 @main.command()
