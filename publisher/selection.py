@@ -80,8 +80,11 @@ def deduplicate(articles: Iterable[A]) -> list[A]:
 
 
 def select(articles: Sequence[A], settings: SelectionConfig) -> Selection[A]:
-    """Published articles above the quality threshold (per topic where configured)."""
-    candidates = deduplicate(a for a in articles if a.published)
+    """Published articles above the quality threshold (per topic where configured).
+
+    Sorted once, newest first: every list is then filled in that order (a total order, ids
+    being unique once copies are settled), so no list needs sorting again."""
+    candidates = newest_first(deduplicate(a for a in articles if a.published))
     by_topic: dict[str, list[A]] = {}
     chosen: list[A] = []
     for article in candidates:
@@ -91,8 +94,8 @@ def select(articles: Sequence[A], settings: SelectionConfig) -> Selection[A]:
         if topics or (not article.topics and article.quality >= settings.min_quality):
             chosen.append(article)
     return Selection(
-        articles=tuple(newest_first(chosen)),
-        by_topic={topic: tuple(newest_first(group)) for topic, group in sorted(by_topic.items())},
+        articles=tuple(chosen),
+        by_topic={topic: tuple(group) for topic, group in sorted(by_topic.items())},
     )
 
 
