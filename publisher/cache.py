@@ -659,12 +659,15 @@ class FolderCache:
             return None
         return [(name, self._final[name]) for name in self._order]
 
-    def known_hash(self, name: str, stat: os.stat_result) -> bytes | None:
+    def known_hash(
+        self, name: str, stat: os.stat_result, vouched: FileState | None = None
+    ) -> bytes | None:
         """The content hash of ``name`` if the file is provably the one that was parsed;
-        ``head`` or ``decoded`` then reads its record."""
+        ``head`` or ``decoded`` then reads its record. ``vouched``: this folder's state of
+        ``name`` already found matching ``stat``."""
         self._order.append(name)
         state = self.files.get(name)
-        if state is None or not state.matches(stat):
+        if state is None or (state is not vouched and not state.matches(stat)):
             return None
         return state.hash
 

@@ -90,7 +90,7 @@ class LoadReport:
 class _Document:
     """A document file found by ``_scan``; its Path is made only when needed (it costs)."""
 
-    __slots__ = ("_path", "entry", "folder", "name", "stat")
+    __slots__ = ("_path", "entry", "folder", "name", "stat", "vouched")
 
     def __init__(self, folder: str, entry: os.DirEntry[str], name: str) -> None:
         self.folder = folder
@@ -98,6 +98,8 @@ class _Document:
         self.name = name  # relative to the root, with '/': the key in the build cache
         self.stat: os.stat_result | None = None
         self._path: Path | None = None
+        # The cached state that ``unchanged_documents`` found matching this file's stat.
+        self.vouched: FileState | None = None
 
     @property
     def path(self) -> Path:
@@ -269,7 +271,7 @@ def _from_cache(
             todo.append(index)  # parsing says why it cannot be read
             continue
         hit: tuple[bytes, Outcome | Summary | Unreachable] | None = None
-        known_hash = cache.known_hash(document.name, stat)
+        known_hash = cache.known_hash(document.name, stat, document.vouched)
         if known_hash is not None:
             head = None if floor is None else cache.head(document.name, known_hash, floor)
             if isinstance(head, Head):
@@ -309,6 +311,7 @@ def unchanged_documents(found: Scan, cache: FolderCache) -> list[tuple[str, File
         known = files.get(document.name)
         if known is None or not known.matches(stat):
             return None
+        document.vouched = known  # the load that follows need not check it again
         states.append((document.name, known))
     return states
 
