@@ -213,6 +213,7 @@ def build(
             # article again; that document is parsed. Nothing was written yet.
             assert cache is not None  # summaries, and so _Unreadable, come from the cache
             chosen = _choose(config, root, cache, cache.folder(root), progress, found, heads=False)
+            renders = Renders(cache, folder, salt, defer=True)  # decided afresh
             _write_chosen(config, chosen, folder, renders)
         report = chosen.report
         renders.flush(render_all)
