@@ -256,11 +256,11 @@ def in_reach(text: str, floor: float) -> bool:
     more (read from its prefix); RecordError if it has none."""
     end = text.find("|", 0, 40)
     try:
-        if end < 2:
-            raise ValueError(text[:40])
-        quality = float(text[1:end])
+        quality = float(text[1:end]) if end > 1 else None
     except ValueError:
-        raise RecordError("a head without its prefix") from None
+        quality = None
+    if quality is None:
+        raise RecordError("a head without its prefix")
     return text[0] == "1" and quality >= floor
 
 

@@ -575,3 +575,27 @@ def test_compiled_templates_are_kept_and_a_damaged_one_is_compiled_again(tmp_pat
     build_in_a_process("out")
     build_in_a_process("fresh", "--no-cache")
     assert not differences(files(tmp_path / "out"), files(tmp_path / "fresh"))
+
+
+def test_a_head_without_its_prefix_or_with_a_false_one_is_not_trusted_blindly(
+    builds: Builds, tmp_path: Path
+) -> None:
+    """Heads stored by an older layout (no prefix) are read in full; the prefix is under the
+    checksum, so a flipped one is caught like any damage."""
+    builds.aged = True
+    builds.check()
+    with sqlite3.connect(cache_file(tmp_path)) as db:
+        rows = db.execute("SELECT hash, head FROM documents WHERE head IS NOT NULL").fetchall()
+        assert rows and all(head[0] in "01" and "|" in head[:40] for _, head in rows)
+        old, flipped = rows[0], rows[1]
+        bare = old[1].split("|", 1)[1]
+        db.execute(
+            "UPDATE documents SET head = ?, head_crc = ? WHERE hash = ?",
+            (bare, build_cache._crc(bare), old[0]),
+        )
+        db.execute(
+            "UPDATE documents SET head = ? WHERE hash = ?",
+            (("0" if flipped[1][0] == "1" else "1") + flipped[1][1:], flipped[0]),
+        )
+    generate.write_article(builds.seeds, generate.newest(60, 1)[0], revision=1)
+    builds.check()
