@@ -539,9 +539,11 @@ def write_feeds(
     for feed, inputs in feeds:
         spec = _read_spec(feed.spec, full) if full else feed.spec
         rss, atom, json, *page = _files(feed, everything)
+        # JSON first: with the `all` feed's three files, every feed's RSS and Atom then fall
+        # in one chunk of four render jobs, and share their entries (feeds._shared_generator).
+        renders.write(json, inputs, functools.partial(render_json_feed, spec, site))
         renders.write(rss, inputs, functools.partial(render_rss, spec, site))
         renders.write(atom, inputs, functools.partial(render_atom, spec, site))
-        renders.write(json, inputs, functools.partial(render_json_feed, spec, site))
         for name in page:
             renders.write(name, inputs, functools.partial(render_topic_html, spec, site, feed.name))
     index = [repr(_listed(feed)).encode() for feed in (everything, *topics)]

@@ -248,3 +248,37 @@ def test_every_feed_has_a_json_twin_with_the_same_items(tmp_path: Path) -> None:
         assert [e.id for e in json_feed.entries] == [e.id for e in rss.entries]
         assert [e.id for e in json_feed.entries] == [e.id for e in atom.entries]
         assert [e.link for e in json_feed.entries] == [e.link for e in rss.entries]
+
+
+def test_rss_and_atom_of_one_feed_are_the_same_made_in_a_row_or_alone() -> None:
+    """RSS and Atom of a feed share one generator when made in a row (feeds._shared_generator):
+    each sets what differs, so the bytes are those of a generator of its own."""
+    import dataclasses
+    import threading
+
+    articles = articles_in(SEEDS)[:20]
+    specs = [
+        dataclasses.replace(  # escaped in RSS only
+            spec_of(articles, "all", hub="https://hub.example.org/"), description="A & B <news>"
+        ),
+        spec_of(articles[5:]),
+    ]
+    alone: dict[tuple[int, str], bytes] = {}
+
+    def each_alone() -> None:
+        for number, spec in enumerate(specs):
+            for kind, render in (("rss", render_rss), ("atom", render_atom)):
+                worker = threading.Thread(  # a thread of its own: no generator to share
+                    target=lambda s=spec, r=render, k=kind, n=number: alone.update(
+                        {(n, k): r(s, SITE)}
+                    )
+                )
+                worker.start()
+                worker.join()
+
+    each_alone()
+    for number, spec in enumerate(specs):  # atom then rss, rss then atom, twice over
+        assert render_atom(spec, SITE) == alone[(number, "atom")]
+        assert render_rss(spec, SITE) == alone[(number, "rss")]
+        assert render_atom(spec, SITE) == alone[(number, "atom")]
+        assert b'rel="hub"' in alone[(0, "atom")] and b'rel="hub"' in alone[(0, "rss")]
