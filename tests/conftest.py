@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -288,3 +289,24 @@ def differences(actual: Mapping[str, bytes], expected: Mapping[str, bytes]) -> s
         )
         lines.extend(line[:300] for line in itertools.islice(diff, 60))
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def held_exclusively(database: Path) -> Iterator[None]:
+    """An SQLite database locked (``BEGIN EXCLUSIVE``) by another process until the block ends."""
+    hold = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+        "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", hold, str(database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline().strip() == "locked"
+        try:
+            yield
+        finally:
+            holder.stdin.close()

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import SITE_URL, differences, render_article, run_module
+from conftest import SITE_URL, differences, held_exclusively, render_article, run_module
 from smtp_helpers import STEPS, Behaviour, Fault, smtp_server
 from test_cache import generate
 from test_hostile_input import Sandbox, check_outputs, outbox_messages, sandbox
@@ -544,20 +544,8 @@ def test_a_locked_state_database_stops_the_digest_and_the_next_run_sends_once(
     write_news(box, "day2", DAY2)
     monkeypatch.setattr(state_module, "BUSY_TIMEOUT_MS", 100)
     config = box.config_file()
-    hold = (
-        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
-        "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()"
-    )
-    with subprocess.Popen(
-        [sys.executable, "-c", hold, str(box.state)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        assert holder.stdout is not None and holder.stdin is not None
-        assert holder.stdout.readline().strip() == "locked"
+    with held_exclusively(box.state):
         locked = cli("digest", "--config", config, "--now", "2026-11-25T07:00:00Z")
-        holder.stdin.close()
     assert locked.exit_code == 1
     message = locked.stderr.strip().splitlines()[-1]
     assert str(box.state) in message and "locked by another process" in message

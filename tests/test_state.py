@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-import subprocess
-import sys
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import held_exclusively
 
 from publisher import state
 from publisher.errors import StateError, StateLockedError
@@ -86,21 +85,12 @@ def test_a_locked_database_is_reported_as_locked(
     path = tmp_path / "state.sqlite"
     connect(path).close()
     monkeypatch.setattr(state, "BUSY_TIMEOUT_MS", 50)
-    command = (
-        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
-        "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()"
-    )
-    with subprocess.Popen(
-        [sys.executable, "-c", command, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        assert holder.stdout is not None and holder.stdin is not None
-        assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(StateLockedError) as caught, StateStore.open(path) as store:
-            store.record_first_seen({"urn:x:1": NOW}, initial=NOW)
-        holder.stdin.close()
+    with (
+        held_exclusively(path),
+        pytest.raises(StateLockedError) as caught,
+        StateStore.open(path) as store,
+    ):
+        store.record_first_seen({"urn:x:1": NOW}, initial=NOW)
     assert str(path) in str(caught.value)
     assert "another process" in str(caught.value)
 
