@@ -456,11 +456,6 @@ def _parse_one(
     return hash_, article, warnings
 
 
-def read_document(path: Path, max_bytes: int) -> str:
-    """The document's text, refusing files too large or not UTF-8."""
-    return _decode_text(path, _read_bytes(path, max_bytes))
-
-
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
     """The file's bytes, up to ``max_bytes``; asks for the size it has, not for the limit
     (a read of a megabyte maps and unmaps a megabyte of memory, for every document)."""
