@@ -337,12 +337,6 @@ class StateStore:
         rows = self._run("SELECT recipient, status FROM digest_sends WHERE run_id = ?", run_id)
         return {str(recipient): str(status) for recipient, status in rows}
 
-    def record_send(
-        self, run_id: int, recipient: str, status: str, *, at: datetime, detail: str = ""
-    ) -> None:
-        """Record one recipient as handled ('sent' or 'failed'), committed at once."""
-        self.record_sends(run_id, [(recipient, status, detail)], at=at)
-
     def record_sends(
         self, run_id: int, rows: Iterable[tuple[str, str, str]], *, at: datetime
     ) -> None:

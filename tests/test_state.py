@@ -105,8 +105,8 @@ def test_runs_sends_and_the_watermark(tmp_path: Path) -> None:
         run = store.create_run("2026-11-24", NOW, ["urn:b", "urn:a"], now=NOW)
         assert run.article_ids == ("urn:b", "urn:a") and not run.finished
         assert store.digested_ids() == {"urn:a", "urn:b"}
-        store.record_send(run.id, "Ada@Example.org", "sent", at=NOW)
-        store.record_send(run.id, "bob@example.org", "failed", at=NOW, detail="550 no such user")
+        store.record_sends(run.id, [("Ada@Example.org", "sent", "")], at=NOW)
+        store.record_sends(run.id, [("bob@example.org", "failed", "550 no such user")], at=NOW)
         assert store.sends(run.id) == {"ada@example.org": "sent", "bob@example.org": "failed"}
         assert store.watermark() is None  # not finished yet
         assert [r.period for r in store.unfinished_runs()] == ["2026-11-24"]
