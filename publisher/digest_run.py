@@ -445,7 +445,7 @@ class _DigestJob:
         if not edition.molded:
             edition.molded = True
             template = self._letter(
-                edition, head, subscriber, message_id, token, page.text, page.html
+                edition, head, subscriber, message_id, token, unsubscribe, page.text, page.html
             )
             edition.mold = messages.Mold.make(template, token, text_values, html_values)
             if edition.mold is None:
@@ -459,7 +459,9 @@ class _DigestJob:
             html, text = page.personalise(
                 name=subscriber.name, unsubscribe_url=unsubscribe, preferences_url=preferences
             )
-            letter = self._letter(edition, head, subscriber, message_id, token, text, html)
+            letter = self._letter(
+                edition, head, subscriber, message_id, token, unsubscribe, text, html
+            )
             data = messages.build(letter)
         return messages.Envelope(head.envelope_from, subscriber.email, data, message_id)
 
@@ -470,11 +472,12 @@ class _DigestJob:
         subscriber: Subscriber,
         message_id: str,
         token: str,
+        unsubscribe: str,
         text: str,
         html: str,
     ) -> messages.Letter:
         """Everything one subscriber's message says, for ``messages.build``."""
-        settings, site = self.config.digest, self.config.site
+        settings = self.config.digest
         mailto = (
             messages.mailto_url(settings.unsubscribe_mailto, token)
             if settings.unsubscribe_mailto
@@ -488,7 +491,7 @@ class _DigestJob:
             message_id=message_id,
             text=text,
             html=html,
-            unsubscribe_url=messages.personal_url(settings.unsubscribe_url, site.url, token),
+            unsubscribe_url=unsubscribe,
             unsubscribe_mailto=mailto,
             reply_to=settings.reply_to,
             list_id=head.list_id,
