@@ -671,6 +671,11 @@ class FolderCache:
             return None
         return state.hash
 
+    def found(self, names: Iterable[str]) -> None:
+        """Count these documents as found, where the folder knows none (``known_hash``
+        would find no state to check)."""
+        self._order.extend(names)
+
     def head(self, name: str, hash_: bytes, floor: float = -math.inf) -> Head | Unreachable | None:
         """The head of the record of ``name`` (after ``known_hash``); ``UNREACHABLE`` if it
         is unpublished or of a quality below ``floor``; None: read the record in full."""
@@ -730,15 +735,16 @@ class FolderCache:
     def remember(
         self,
         name: str,
-        stat: os.stat_result,
+        identity: tuple[int, int, int],
         checked_ns: int,
         hash_: bytes,
         record: str | None,
         head: str | None = None,
     ) -> None:
-        """Record that ``name`` (as ``stat``, read after ``checked_ns``) holds ``hash_``,
-        parsed into ``record`` and ``head`` (see ``encode`` and ``encode_head``)."""
-        state = FileState(stat.st_size, stat.st_mtime_ns, stat.st_ino, checked_ns, hash_)
+        """Record that ``name`` (of this size, mtime and inode when read, after
+        ``checked_ns``) holds ``hash_``, parsed into ``record`` and ``head`` (see ``encode``
+        and ``encode_head``)."""
+        state = FileState(*identity, checked_ns, hash_)
         self._final[name] = state
         known = self.files.get(name)
         if known is not None and known.hash != hash_:

@@ -90,13 +90,12 @@ class LoadReport:
 class _Document:
     """A document file found by ``_scan``; its Path is made only when needed (it costs)."""
 
-    __slots__ = ("_path", "entry", "folder", "name", "stat", "vouched")
+    __slots__ = ("_path", "entry", "folder", "name", "vouched")
 
     def __init__(self, folder: str, entry: os.DirEntry[str], name: str) -> None:
         self.folder = folder
         self.entry = entry
         self.name = name  # relative to the root, with '/': the key in the build cache
-        self.stat: os.stat_result | None = None
         self._path: Path | None = None
         # The cached state that ``unchanged_documents`` found matching this file's stat.
         self.vouched: FileState | None = None
@@ -221,15 +220,15 @@ def load_folder(
             jobs=jobs,
             heads=summaries and cache is not None,
         )
-        for index, (hash_, outcome, record, head) in zip(todo, parsed, strict=True):
+        for index, (hash_, outcome, record, head, identity) in zip(todo, parsed, strict=True):
             document = documents[index]
             if isinstance(outcome, Head):  # hash_ is set: the cache will have its record
                 outcomes[index] = Summary(*outcome, cast(bytes, hash_), document)
             else:
                 outcomes[index] = outcome
             hashes[index] = hash_
-            if cache is not None and hash_ is not None and document.stat is not None:
-                cache.remember(document.name, document.stat, checked_ns, hash_, record, head)
+            if cache is not None and hash_ is not None and identity is not None:
+                cache.remember(document.name, identity, checked_ns, hash_, record, head)
     report = LoadReport(documents=total)
     for document, done, digest in zip(documents, outcomes, hashes, strict=True):
         if done is None:  # pragma: no cover (every position was filled above)
@@ -262,10 +261,15 @@ def _from_cache(
 ) -> list[int]:
     """Fill in what the cache knows; returns the positions still to parse. With a
     ``floor``, an unchanged article is summarised (see ``load_folder``)."""
+    if not cache.files:
+        # A folder the cache knows nothing of: every document is parsed, its file's identity
+        # taken as it is read (no stat of each file first).
+        cache.found(document.name for document in documents)
+        return list(range(len(documents)))
     todo = []
     for index, document in enumerate(documents):
         try:
-            document.stat = stat = document.entry.stat()
+            stat = document.entry.stat()
         except OSError:
             cache.complete = False
             todo.append(index)  # parsing says why it cannot be read
@@ -289,7 +293,8 @@ def _from_cache(
                 hash_ = None
             by_content = None if hash_ is None else cache.by_content(hash_, document.path)
             if hash_ is not None and by_content is not None:
-                cache.remember(document.name, stat, checked_ns, hash_, None)
+                identity = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+                cache.remember(document.name, identity, checked_ns, hash_, None)
                 hit = (hash_, by_content)
         if hit is None:
             todo.append(index)
@@ -338,8 +343,9 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-# (content hash, outcome or just its head, record and head for the cache)
-Parsed = tuple[bytes | None, Outcome | Head, str | None, str | None]
+# (content hash, outcome or just its head, record and head for the cache, the identity
+# of the file read)
+Parsed = tuple[bytes | None, Outcome | Head, str | None, str | None, "Identity | None"]
 
 
 def _parse_all(
@@ -361,24 +367,24 @@ def _parse_all(
             # Workers only open the files: their directory entries' paths will do.
             names = [document.entry.path for document in documents]
             for chunk in _parse_in_workers(names, max_bytes, workers):
-                for digest, text, head, stored_head in chunk:
+                for digest, text, head, stored_head, identity in chunk:
                     if heads and head is not None:
-                        yield digest, head, text, stored_head
+                        yield digest, head, text, stored_head, identity
                     else:
-                        path = documents[done].path
-                        yield digest, decode(text, path, fresh=True), text, stored_head
+                        decoded = decode(text, documents[done].path, fresh=True)
+                        yield digest, decoded, text, stored_head, identity
                     done += 1
                 if progress is not None:
                     progress(done)
         except (OSError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError
             log.warning("parsing in worker processes failed (%s); going on in this one", exc)
     for document in documents[done:]:
-        hash_, outcome, warnings = _parse_one(document.path, max_bytes, hashed=hashed)
+        hash_, outcome, warnings, identity = _parse_one(document.path, max_bytes, hashed=hashed)
         record = stored_head = None
         if hash_ is not None:
             record = encode(outcome, warnings)
             stored_head = encode_head(head_of(outcome, warnings))
-        yield hash_, (outcome, warnings), record, stored_head
+        yield hash_, (outcome, warnings), record, stored_head, identity
         done += 1
         if progress is not None and done % CHUNK == 0:
             progress(done)
@@ -404,8 +410,9 @@ def _parse_in_workers(paths: list[str], max_bytes: int, workers: int) -> Iterato
 
 
 # What a worker sends back for one document: its hash, its record, its head (if it has
-# one; the parent selects by it without decoding anything) and the head as stored.
-_Parsed = tuple[bytes | None, str, Head | None, str | None]
+# one; the parent selects by it without decoding anything), the head as stored, and the
+# identity of the file it read.
+_Parsed = tuple[bytes | None, str, Head | None, str | None, "Identity | None"]
 
 
 def _parse_chunk(paths: list[str], max_bytes: int) -> list[_Parsed]:
@@ -413,9 +420,10 @@ def _parse_chunk(paths: list[str], max_bytes: int) -> list[_Parsed]:
     with collector_paused():
         results = []
         for name in paths:
-            hash_, outcome, warnings = _parse_one(Path(name), max_bytes, hashed=True)
+            hash_, outcome, warnings, identity = _parse_one(Path(name), max_bytes, hashed=True)
             head = head_of(outcome, warnings)
-            results.append((hash_, encode(outcome, warnings), head, encode_head(head)))
+            record = encode(outcome, warnings)
+            results.append((hash_, record, head, encode_head(head), identity))
         return results
 
 
@@ -431,7 +439,7 @@ def load_documents(paths: Iterable[Path], max_bytes: int) -> LoadReport:
     report = LoadReport()
     for path in paths:
         report.documents += 1
-        _, outcome, warnings = _parse_one(path, max_bytes, hashed=False)
+        _, outcome, warnings, _ = _parse_one(path, max_bytes, hashed=False)
         if isinstance(outcome, ArticleError):
             report.rejected.append(outcome)
             continue
@@ -440,25 +448,37 @@ def load_documents(paths: Iterable[Path], max_bytes: int) -> LoadReport:
     return report
 
 
+# A file's (size, mtime_ns, inode) as it was opened: what the build cache keys it on.
+Identity = tuple[int, int, int]
+
+
 def _parse_one(
     path: Path, max_bytes: int, *, hashed: bool
-) -> tuple[bytes | None, Article | ArticleError, list[ArticleError]]:
-    """One document's outcome, and the hash of its bytes when ``hashed`` (for the cache)."""
+) -> tuple[bytes | None, Article | ArticleError, list[ArticleError], Identity | None]:
+    """One document's outcome, the hash of its bytes when ``hashed`` (for the cache), and
+    the identity of the file they were read from."""
     try:
-        data = _read_bytes(path, max_bytes)
+        data, info = _read_file(path, max_bytes)
     except ArticleError as error:
-        return None, error, []
+        return None, error, [], None
     hash_ = content_hash(data) if hashed else None
+    identity = (info.st_size, info.st_mtime_ns, info.st_ino)
     try:
         article, warnings = load_document(path, _decode_text(path, data))
     except ArticleError as error:
-        return hash_, error, []
-    return hash_, article, warnings
+        return hash_, error, [], identity
+    return hash_, article, warnings, identity
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes, up to ``max_bytes``; asks for the size it has, not for the limit
-    (a read of a megabyte maps and unmaps a megabyte of memory, for every document)."""
+    """The file's bytes, up to ``max_bytes`` (see ``_read_file``)."""
+    return _read_file(path, max_bytes)[0]
+
+
+def _read_file(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """The file's bytes, up to ``max_bytes``, and its status as opened; asks for the size
+    it has, not for the limit (a read of a megabyte maps and unmaps a megabyte of memory,
+    for every document)."""
     try:
         # Non-blocking, so a FIFO named like a document cannot hang the build.
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -482,7 +502,7 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         raise ArticleError(
             path, "file", f"larger than the {max_bytes}-byte limit (input.max_bytes)"
         )
-    return data
+    return data, info
 
 
 def _decode_text(path: Path, data: bytes) -> str:
