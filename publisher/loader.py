@@ -188,6 +188,7 @@ def load_folder(
     found: Scan | None = None,
     summaries: bool = False,
     floor: float = -math.inf,
+    meanwhile: Callable[[], object] | None = None,
 ) -> LoadReport:
     """Load every document under ``root``; a broken one is reported, never fatal.
 
@@ -195,7 +196,8 @@ def load_folder(
     before, is not parsed again; with ``summaries`` too, an unchanged article is not even
     decoded, but listed in ``report.summaries``, or only counted if it is unpublished or
     of a quality below ``floor``. Many documents are parsed in ``jobs`` processes
-    (default: one per CPU). The report is the same, in the same order, either way.
+    (default: one per CPU), and ``meanwhile`` is called while they start. The report is
+    the same, in the same order, either way.
     """
     checked_ns = time.time_ns()  # before any read: see cache.FileState.matches
     documents = found.documents if found is not None and found.root == root else _scan(root)
@@ -219,6 +221,7 @@ def load_folder(
             progress=None if progress is None else _offset(progress, total - len(todo), total),
             jobs=jobs,
             heads=summaries and cache is not None,
+            meanwhile=meanwhile,
         )
         for index, (hash_, outcome, record, head, identity) in zip(todo, parsed, strict=True):
             document = documents[index]
@@ -356,6 +359,7 @@ def _parse_all(
     progress: Callable[[int], None] | None,
     jobs: int | None,
     heads: bool = False,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Iterator[Parsed]:
     """Parse ``documents``, yielding each one's ``Parsed`` in order; one at a time, so that a
     hundred thousand records never wait in memory together. With ``heads``, an article
@@ -366,7 +370,7 @@ def _parse_all(
         try:
             # Workers only open the files: their directory entries' paths will do.
             names = [document.entry.path for document in documents]
-            for chunk in _parse_in_workers(names, max_bytes, workers):
+            for chunk in _parse_in_workers(names, max_bytes, workers, meanwhile):
                 for digest, text, head, stored_head, identity in chunk:
                     if heads and head is not None:
                         yield digest, head, text, stored_head, identity
@@ -392,8 +396,11 @@ def _parse_all(
         progress(done)
 
 
-def _parse_in_workers(paths: list[str], max_bytes: int, workers: int) -> Iterator[list[_Parsed]]:
-    """Chunks of ``paths`` parsed by a pool of processes, in order."""
+def _parse_in_workers(
+    paths: list[str], max_bytes: int, workers: int, meanwhile: Callable[[], object] | None
+) -> Iterator[list[_Parsed]]:
+    """Chunks of ``paths`` parsed by a pool of processes, in order; ``meanwhile`` is called
+    once they all are handed out (the first takes tens of milliseconds)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -406,7 +413,10 @@ def _parse_in_workers(paths: list[str], max_bytes: int, workers: int) -> Iterato
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(_parse_chunk, chunks, [max_bytes] * len(chunks))
+        parsed = pool.map(_parse_chunk, chunks, [max_bytes] * len(chunks))
+        if meanwhile is not None:
+            meanwhile()
+        yield from parsed
 
 
 # What a worker sends back for one document: its hash, its record, its head (if it has
