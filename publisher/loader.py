@@ -31,6 +31,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from publisher.cache import (
+    UNREACHABLE,
     Head,
     Outcome,
     Unreachable,
@@ -193,11 +194,11 @@ def load_folder(
     """Load every document under ``root``; a broken one is reported, never fatal.
 
     With ``cache``, a document whose file did not change, or whose bytes were seen
-    before, is not parsed again; with ``summaries`` too, an unchanged article is not even
-    decoded, but listed in ``report.summaries``, or only counted if it is unpublished or
-    of a quality below ``floor``. Many documents are parsed in ``jobs`` processes
-    (default: one per CPU), and ``meanwhile`` is called while they start. The report is
-    the same, in the same order, either way.
+    before, is not parsed again; with ``summaries`` too, an unchanged article (or one a
+    worker process parsed) is not even decoded, but listed in ``report.summaries``, or
+    only counted if it is unpublished or of a quality below ``floor``. Many documents are
+    parsed in ``jobs`` processes (default: one per CPU), and ``meanwhile`` is called while
+    they start. The report is the same, in the same order, either way.
     """
     checked_ns = time.time_ns()  # before any read: see cache.FileState.matches
     documents = found.documents if found is not None and found.root == root else _scan(root)
@@ -226,7 +227,10 @@ def load_folder(
         for index, (hash_, outcome, record, head, identity) in zip(todo, parsed, strict=True):
             document = documents[index]
             if isinstance(outcome, Head):  # hash_ is set: the cache will have its record
-                outcomes[index] = Summary(*outcome, cast(bytes, hash_), document)
+                if outcome.published and outcome.quality >= floor:
+                    outcomes[index] = Summary(*outcome, cast(bytes, hash_), document)
+                else:
+                    outcomes[index] = UNREACHABLE  # as for an unchanged one (_from_cache)
             else:
                 outcomes[index] = outcome
             hashes[index] = hash_
