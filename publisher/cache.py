@@ -660,16 +660,18 @@ class FolderCache:
         return [(name, self._final[name]) for name in self._order]
 
     def known_hash(
-        self, name: str, stat: os.stat_result, vouched: FileState | None = None
+        self, name: str, stat: os.stat_result | None, vouched: FileState | None = None
     ) -> bytes | None:
         """The content hash of ``name`` if the file is provably the one that was parsed;
         ``head`` or ``decoded`` then reads its record. ``vouched``: this folder's state of
-        ``name`` already found matching ``stat``."""
+        ``name``, already found matching the file (``stat`` is then not needed)."""
         self._order.append(name)
         state = self.files.get(name)
-        if state is None or (state is not vouched and not state.matches(stat)):
+        if state is None:
             return None
-        return state.hash
+        if state is vouched or (stat is not None and state.matches(stat)):
+            return state.hash
+        return None
 
     def found(self, names: Iterable[str]) -> None:
         """Count these documents as found, where the folder knows none (``known_hash``
