@@ -146,7 +146,12 @@ def measure(
     ru_maxrss if higher.
 
     Sampling costs CPU, and more for a tree of three processes than for one: a series
-    (``series``) samples in one extra run whose time it does not count."""
+    (``series``) samples in one extra run whose time it does not count.
+
+    Every run starts with nothing left to write to disk (``os.sync``, not timed): a build
+    that flushes its files (ours) would otherwise also pay for the files the run before
+    it left unflushed (Hugo's), as ext4 writes them out together."""
+    os.sync()
     started = time.perf_counter()
     child = subprocess.Popen(
         command,
@@ -231,8 +236,11 @@ def ensure_corpus(bench: Bench, size: int) -> Path:
     stamp.write_text(fingerprint)
     # Files written just now are re-checked by content until they are 2 s old (the
     # cache's guard against same-tick edits); a benchmark measures the usual case.
-    time.sleep(2.1)
+    time.sleep(RACY_SECONDS)
     return folder
+
+
+RACY_SECONDS = 2.1  # publisher.cache.RACY_NS, and a little more
 
 
 def _file_hash(path: Path) -> str:
@@ -259,50 +267,46 @@ def bench_builds(bench: Bench, size: int, hugo: str | None) -> None:
     out = bench.work / f"out-{size}"
     state = bench.work / f"state-{size}"
     build = publisher("build", "--config", config, "--seeds", corpus, "--out", out)
-
-    def cold_build(_: int, memory: bool) -> Measured:
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.rmtree(state, ignore_errors=True)
-        return measure(build, memory=memory)
-
-    cold = series(runs, cold_build)
-    _row(bench, "cold build", size, cold, _summary(cold[-1]))
-    warm = series(runs, lambda _, memory: measure(build, memory=memory))
-    _row(bench, "warm build, nothing changed", size, warm, _summary(warm[-1]))
-
+    site = hugo_site(bench.work / f"hugo-{size}", corpus) if hugo else None
     # Edits and additions where they cost most: the newest articles, in the feeds.
     touched = generate.newest(size, runs + 1)
-
-    def edit(index: int, memory: bool) -> Measured:
-        generate.write_article(corpus, touched[index], revision=1)
-        return measure(build, memory=memory)
-
-    edited = series(runs, edit)
-    _row(bench, "one article edited", size, edited, _summary(edited[-1]))
     news = _news(runs + 1)
-    new_files: list[Path] = []
-
-    def add(index: int, memory: bool) -> Measured:
-        new_files.append(generate.write_article(corpus, news[index]))
-        return measure(build, memory=memory)
-
-    added = series(runs, add)
-    _row(bench, "one article added", size, added, _summary(added[-1]))
-    for index in touched:
-        generate.write_article(corpus, index)
-    for path in new_files:
-        path.unlink()
-    measure(build)  # back to the generated corpus, cache up to date
-
-    if hugo:
-        site = hugo_site(bench.work / f"hugo-{size}", corpus)
-
-        def hugo_build(_: int, memory: bool) -> Measured:
+    cold: list[Measured] = []
+    warm: list[Measured] = []
+    edited: list[Measured] = []
+    added: list[Measured] = []
+    timed: list[Measured] = []
+    # In rounds of every scenario and one Hugo build, each round on the generated corpus:
+    # a shared VM's speed drifts over minutes, and scenarios measured minutes apart from
+    # Hugo's builds would carry that drift into the ratios. The first round samples
+    # memory; its times are not counted (see ``measure``).
+    restored = 0.0
+    for index in range(runs + 1):
+        memory = index == 0
+        # As for a new corpus (ensure_corpus): the file put back a moment ago is old enough
+        # not to be re-checked by content, as in the usual case.
+        time.sleep(max(0.0, restored + RACY_SECONDS - time.monotonic()))
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
+        cold.append(measure(build, memory=memory))
+        warm.append(measure(build, memory=memory))
+        generate.write_article(corpus, touched[index], revision=1)
+        edited.append(measure(build, memory=memory))
+        new_file = generate.write_article(corpus, news[index])
+        added.append(measure(build, memory=memory))
+        generate.write_article(corpus, touched[index])  # back to the generated corpus
+        new_file.unlink()
+        restored = time.monotonic()
+        if hugo and site is not None:
             shutil.rmtree(site / "public", ignore_errors=True)
             shutil.rmtree(site / "resources", ignore_errors=True)
-            return measure([hugo, "--quiet", "--source", str(site)], memory=memory)
-
-        timed = series(runs, hugo_build)
+            command = [hugo, "--quiet", "--source", str(site)]
+            timed.append(measure(command, memory=memory))
+    _row(bench, "cold build", size, cold, _summary(cold[-1]))
+    _row(bench, "warm build, nothing changed", size, warm, _summary(warm[-1]))
+    _row(bench, "one article edited", size, edited, _summary(edited[-1]))
+    _row(bench, "one article added", size, added, _summary(added[-1]))
+    if timed and site is not None:
         feeds = len(list((site / "public").rglob("index.xml")))
         _row(bench, "Hugo, RSS per topic", size, timed, f"{feeds} feeds")
         base = _median(timed)
