@@ -1000,13 +1000,15 @@ def _text(value: object) -> str | None:
     """Clean one-line text, or None when ``value`` is not text."""
     if not isinstance(value, str):
         return None
-    return value if _ONE_LINE.fullmatch(value) else one_line(value)
+    return value if _clean_line(value) else one_line(value)
 
 
-# Text that ``one_line`` would leave as it is: words of characters XML can carry,
-# separated by single spaces (most titles and excerpts; checking is cheaper than cleaning).
-_WORD = "[^\\s\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]+"
-_ONE_LINE = re.compile(f"(?:{_WORD}(?: {_WORD})*)?")
+def _clean_line(text: str) -> bool:
+    """Whether ``one_line`` would leave ``text`` as it is (most titles and excerpts:
+    checking is cheaper than cleaning). A printable string holds no whitespace but the
+    space and none of the characters ``xml_safe`` drops (all are controls, surrogates or
+    unassigned); what else is not printable (such as U+00A0) is cleaned, to the same text."""
+    return text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " "
 
 
 def _number(value: object) -> float | None:

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher import loader, urls
+from publisher.text import one_line
 
 URL_PIECES = st.sampled_from(
     ["http://", "https://", "HTTP://", "ftp://", "javascript:", "//", "www.", "WWW.", "Example",
@@ -86,6 +87,28 @@ def test_the_whitespace_check_is_str_isspace_for_every_character() -> None:
     everything = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
     flagged = {ch for ch in everything if urls._UNSAFE_CHARACTERS.match(ch)}
     assert flagged == {ch for ch in everything if ch.isspace() or ord(ch) < 0x20 or ch == "\x7f"}
+
+
+TEXT_PIECES = st.sampled_from(
+    ["word", "Wörd", "東京", " ", "  ", "\t", "\n", "\r", "\x00", "\x1f", "\x7f", "\x85", "\x9f",
+     "\xa0", "\xad", "\u200b", "\u2028", "\u3000", "\ud800", "\udfff", "\ufffe", "\uffff",
+     "\ue000", "\U0001f600", "\U000e0001", "\u0378", "-", ".", "é"]
+)  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(TEXT_PIECES, max_size=8).map("".join) | st.text())
+def test_clean_text_is_what_one_line_makes_of_it(value: str) -> None:
+    assert loader._text(value) == one_line(value)
+    if loader._clean_line(value):
+        assert one_line(value) == value
+
+
+def test_no_character_that_one_line_changes_passes_the_check() -> None:
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        if loader._clean_line(f"a{ch}b"):
+            assert one_line(f"a{ch}b") == f"a{ch}b", hex(code)
 
 
 YAML_CASES = [
