@@ -29,13 +29,15 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import generate  # noqa: E402  (beside this file)
+
+from publisher.cache import RACY_NS  # noqa: E402
 
 SITE_URL = "https://feeds.example.org/"
 DIGEST_NOW = "2026-12-01T07:00:00+00:00"  # the corpus ends the evening before
@@ -145,8 +147,8 @@ def measure(
     the processes' PSS sampled every 10 ms (with ``memory``), or the largest one's
     ru_maxrss if higher.
 
-    Sampling costs CPU, and more for a tree of three processes than for one: a series
-    (``series``) samples in one extra run whose time it does not count.
+    Sampling costs CPU, and more for a tree of three processes than for one: a scenario
+    samples in one extra run whose time it does not count.
 
     Every run starts with nothing left to write to disk (``os.sync``, not timed): a build
     that flushes its files (ours) would otherwise also pay for the files the run before
@@ -181,11 +183,6 @@ def measure(
     if child.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, command))} failed:\n{stderr[-2000:]}")
     return Measured(seconds, max(peak[0], usage.ru_maxrss) / 1024, stdout, stderr, not memory)
-
-
-def series(runs: int, run: Callable[[int, bool], Measured]) -> list[Measured]:
-    """``runs`` timed runs, after one that samples memory: ``run(index, memory)``."""
-    return [run(index, index == 0) for index in range(runs + 1)]
 
 
 def _communicate(child: subprocess.Popen[str]) -> tuple[str, str]:
@@ -240,7 +237,7 @@ def ensure_corpus(bench: Bench, size: int) -> Path:
     return folder
 
 
-RACY_SECONDS = 2.1  # publisher.cache.RACY_NS, and a little more
+RACY_SECONDS = RACY_NS / 1e9 + 0.1  # a file this old is trusted by its identity
 
 
 def _file_hash(path: Path) -> str:
@@ -293,6 +290,8 @@ def bench_builds(bench: Bench, size: int, hugo: str | None) -> None:
         generate.write_article(corpus, touched[index], revision=1)
         edited.append(measure(build, memory=memory))
         new_file = generate.write_article(corpus, news[index])
+        # (The article edited a moment ago is checked by content here too: one read and one
+        # hash, well under a millisecond.)
         added.append(measure(build, memory=memory))
         generate.write_article(corpus, touched[index])  # back to the generated corpus
         new_file.unlink()

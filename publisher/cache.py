@@ -343,6 +343,14 @@ def _image(item: Any, link: Callable[[str], str]) -> Image:
 # --- the SQLite file --------------------------------------------------------------------
 
 
+# A file's (size, mtime_ns, inode): with the time it was read, what the cache keys it on.
+Identity = tuple[int, int, int]
+
+
+def identity_of(stat: os.stat_result) -> Identity:
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
 class FileState(NamedTuple):
     """What a document file was when its bytes were last hashed (a tuple: there are
     100,000 of them, made and compared on every build)."""
@@ -673,6 +681,10 @@ class FolderCache:
             return state.hash
         return None
 
+    def vouches_for(self, name: str, state: FileState | None) -> bool:
+        """Whether ``state`` is this folder's own state of ``name`` (``known_hash``)."""
+        return state is not None and self.files.get(name) is state
+
     def found(self, names: Iterable[str]) -> None:
         """Count these documents as found, where the folder knows none (``known_hash``
         would find no state to check)."""
@@ -737,7 +749,7 @@ class FolderCache:
     def remember(
         self,
         name: str,
-        identity: tuple[int, int, int],
+        identity: Identity,
         checked_ns: int,
         hash_: bytes,
         record: str | None,
@@ -892,13 +904,12 @@ def snapshot_key(salt: bytes, states: Iterable[tuple[str, FileState]]) -> str:
     return digest.hexdigest()
 
 
-def file_identity(path: Path) -> tuple[int, int, int] | None:
+def file_identity(path: Path) -> Identity | None:
     """(size, mtime_ns, inode) of ``path``, or None."""
     try:
-        stat = path.stat()
+        return identity_of(path.stat())
     except OSError:
         return None
-    return stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
 def _snapshot_name(root: Path, out: Path) -> str:

@@ -33,6 +33,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from publisher.cache import (
     UNREACHABLE,
     Head,
+    Identity,
     Outcome,
     Unreachable,
     content_hash,
@@ -40,6 +41,7 @@ from publisher.cache import (
     encode,
     encode_head,
     head_of,
+    identity_of,
 )
 from publisher.errors import ArticleError
 from publisher.models import Article, Image, Provider, Related
@@ -82,8 +84,9 @@ class LoadReport:
     # With the build cache: the hash of each article's document. An output file whose
     # articles all kept theirs need not be rendered again.
     fingerprints: dict[Path, bytes] = field(default_factory=dict)
-    # With ``summaries=True``: the articles the cache knows, not read in full, and how many
-    # more it knows no selection would pick (unpublished, or below ``floor``: only counted).
+    # With ``summaries=True``: the articles the cache knows (or a worker process parsed),
+    # not read in full, and how many more no selection would pick (unpublished, or below
+    # ``floor``: only counted).
     summaries: list[Summary] = field(default_factory=list)
     out_of_reach: int = 0
 
@@ -197,8 +200,9 @@ def load_folder(
     before, is not parsed again; with ``summaries`` too, an unchanged article (or one a
     worker process parsed) is not even decoded, but listed in ``report.summaries``, or
     only counted if it is unpublished or of a quality below ``floor``. Many documents are
-    parsed in ``jobs`` processes (default: one per CPU), and ``meanwhile`` is called while
-    they start. The report is the same, in the same order, either way.
+    parsed in ``jobs`` processes (default: one per CPU); ``meanwhile`` is then called once
+    they have their work (not at all when they are not used). The report is the same, in
+    the same order, either way.
     """
     checked_ns = time.time_ns()  # before any read: see cache.FileState.matches
     documents = found.documents if found is not None and found.root == root else _scan(root)
@@ -275,15 +279,18 @@ def _from_cache(
         return list(range(len(documents)))
     todo = []
     for index, document in enumerate(documents):
-        stat = None  # a vouched document's file was checked already (unchanged_documents)
-        if document.vouched is None:
+        # A file the nothing-to-do check found matching this cache's state of it needs no
+        # second look (a build that starts again reads the cache afresh: it looks again).
+        vouched = document.vouched if cache.vouches_for(document.name, document.vouched) else None
+        stat = None
+        if vouched is None:
             stat = _stat(document)
             if stat is None:
                 cache.complete = False
                 todo.append(index)  # parsing says why it cannot be read
                 continue
         hit: tuple[bytes, Outcome | Summary | Unreachable] | None = None
-        known_hash = cache.known_hash(document.name, stat, document.vouched)
+        known_hash = cache.known_hash(document.name, stat, vouched)
         if known_hash is not None:
             head = None if floor is None else cache.head(document.name, known_hash, floor)
             if isinstance(head, Head):
@@ -303,8 +310,7 @@ def _from_cache(
                 hash_ = None
             by_content = None if hash_ is None else cache.by_content(hash_, document.path)
             if hash_ is not None and by_content is not None:
-                identity = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-                cache.remember(document.name, identity, checked_ns, hash_, None)
+                cache.remember(document.name, identity_of(stat), checked_ns, hash_, None)
                 hit = (hash_, by_content)
         if hit is None:
             todo.append(index)
@@ -473,10 +479,6 @@ def load_documents(paths: Iterable[Path], max_bytes: int) -> LoadReport:
     return report
 
 
-# A file's (size, mtime_ns, inode) as it was opened: what the build cache keys it on.
-Identity = tuple[int, int, int]
-
-
 def _parse_one(
     path: Path, max_bytes: int, *, hashed: bool
 ) -> tuple[bytes | None, Article | ArticleError, list[ArticleError], Identity | None]:
@@ -487,7 +489,7 @@ def _parse_one(
     except ArticleError as error:
         return None, error, [], None
     hash_ = content_hash(data) if hashed else None
-    identity = (info.st_size, info.st_mtime_ns, info.st_ino)
+    identity = identity_of(info)
     try:
         article, warnings = load_document(path, _decode_text(path, data))
     except ArticleError as error:

@@ -273,6 +273,56 @@ def test_a_build_parsed_in_worker_processes_writes_the_same_bytes(
     builds.check()  # a rebuild
 
 
+def test_after_a_record_that_does_not_read_back_only_that_document_is_read_again(
+    builds: Builds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build starts again from the documents when a listed record is damaged; the files
+    the cache vouched for the first time need no second look."""
+    builds.aged = True
+    builds.check()
+    # The two newest articles the `all` feed lists: one edited, the other damaged.
+    report = loader.load_folder(builds.seeds, 1 << 20)
+    warned = {warning.path for warning in report.warnings}  # read in full anyway
+    listed = [
+        a
+        for a in report.articles
+        if a.published and a.quality >= 50 and a.source_path not in warned
+    ]
+    listed.sort(key=lambda a: a.published_at, reverse=True)
+    edited, damaged_name = (a.source_path.relative_to(builds.seeds).as_posix() for a in listed[:2])
+    with sqlite3.connect(cache_file(tmp_path)) as db:
+        (hash_,) = db.execute("SELECT hash FROM files WHERE path = ?", (damaged_name,)).fetchone()
+        (record,) = db.execute("SELECT record FROM documents WHERE hash = ?", (hash_,)).fetchone()
+        data = json.loads(record)
+        data[1] = "a title the checksum still vouches for"
+        data[10] = [["javascript:alert(1)", None, None, ""]]  # no longer reads back
+        bad = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        db.execute(
+            "UPDATE documents SET record = ?, crc = ? WHERE hash = ?",
+            (bad, build_cache._crc(bad), hash_),
+        )
+    edited_path = builds.seeds / edited
+    edited_path.write_text(
+        edited_path.read_text(encoding="utf-8").replace("title: ", "title: Edited: ", 1),
+        encoding="utf-8",
+    )
+    age(builds.seeds)
+    read: list[Path] = []
+    real_read = loader._read_file
+
+    def counting_read(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
+        read.append(Path(path))
+        return real_read(path, max_bytes)
+
+    monkeypatch.setattr(loader, "_read_file", counting_read)
+    cached = build(builds.config, seeds=builds.seeds, out=builds.cached)
+    assert {path.relative_to(builds.seeds).as_posix() for path in read} == {edited, damaged_name}
+    monkeypatch.setattr(loader, "_read_file", real_read)
+    fresh = build(builds.config, seeds=builds.seeds, out=tmp_path / "fresh", use_cache=False)
+    assert not differences(files(builds.cached), files(tmp_path / "fresh"))
+    assert cached.summary().split("; ")[0] == fresh.summary().split("; ")[0]
+
+
 def test_a_record_that_selects_but_does_not_read_back_is_parsed_again(
     builds: Builds, tmp_path: Path
 ) -> None:
