@@ -238,6 +238,11 @@ def test_content_types_of_names() -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_the_command_serves_until_interrupted(site: Path, tmp_path: Path, stop: int) -> None:
+    def as_from_a_terminal() -> None:
+        # A test run started in the background (`cmd &` in a script) ignores SIGINT, and so
+        # would the child: Ctrl+C reaches a command started from a terminal.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     child = subprocess.Popen(
         [sys.executable, "-m", "publisher", "preview", "--out", str(site), "--port", "0"],
         cwd=tmp_path,
@@ -245,6 +250,7 @@ def test_the_command_serves_until_interrupted(site: Path, tmp_path: Path, stop: 
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=as_from_a_terminal,
     )
     try:
         assert child.stdout is not None
