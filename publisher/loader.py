@@ -369,7 +369,7 @@ def collector_paused() -> Iterator[None]:
 
 # (content hash, outcome or just its head, record and head for the cache, the identity
 # of the file read)
-Parsed = tuple[bytes | None, Outcome | Head, str | None, str | None, "Identity | None"]
+Parsed = tuple[bytes | None, Outcome | Head, str | None, str | None, Identity | None]
 
 
 def _parse_all(
@@ -443,7 +443,7 @@ def _parse_in_workers(
 # What a worker sends back for one document: its hash, its record, its head (if it has
 # one; the parent selects by it without decoding anything), the head as stored, and the
 # identity of the file it read.
-_Parsed = tuple[bytes | None, str, Head | None, str | None, "Identity | None"]
+_Parsed = tuple[bytes | None, str, Head | None, str | None, Identity | None]
 
 
 def _parse_chunk(paths: list[str], max_bytes: int) -> list[_Parsed]:
