@@ -261,7 +261,13 @@ def in_reach(text: str, floor: float) -> bool:
         quality = None
     if quality is None:
         raise RecordError("a head without its prefix")
-    return text[0] == "1" and quality >= floor
+    return in_reach_of(text[0] == "1", quality, floor)
+
+
+def in_reach_of(published: bool, quality: float, floor: float) -> bool:
+    """Whether some selection could pick such an article: ``floor`` is the lowest quality
+    any topic takes (``selection.lowest_threshold``)."""
+    return published and quality >= floor
 
 
 class Unreachable:
@@ -667,19 +673,15 @@ class FolderCache:
             return None
         return [(name, self._final[name]) for name in self._order]
 
-    def known_hash(
-        self, name: str, stat: os.stat_result | None, vouched: FileState | None = None
-    ) -> bytes | None:
+    def known_hash(self, name: str, stat: os.stat_result | None) -> bytes | None:
         """The content hash of ``name`` if the file is provably the one that was parsed;
-        ``head`` or ``decoded`` then reads its record. ``vouched``: this folder's state of
-        ``name``, already found matching the file (``stat`` is then not needed)."""
+        ``head`` or ``decoded`` then reads its record. ``stat`` None: the file was already
+        found matching this folder's state of it (``vouches_for``)."""
         self._order.append(name)
         state = self.files.get(name)
-        if state is None:
+        if state is None or (stat is not None and not state.matches(stat)):
             return None
-        if state is vouched or (stat is not None and state.matches(stat)):
-            return state.hash
-        return None
+        return state.hash
 
     def vouches_for(self, name: str, state: FileState | None) -> bool:
         """Whether ``state`` is this folder's own state of ``name`` (``known_hash``)."""

@@ -42,6 +42,7 @@ from publisher.cache import (
     encode_head,
     head_of,
     identity_of,
+    in_reach_of,
 )
 from publisher.errors import ArticleError
 from publisher.models import Article, Image, Provider, Related
@@ -113,8 +114,9 @@ class _Document:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Summary:
-    """An unchanged article as selection sees it (``cache.Head``), with what it takes to
-    read it in full (``FolderCache.by_content``) if a feed written again lists it."""
+    """An article as selection sees it (``cache.Head``), unchanged or parsed by a worker
+    process, with what it takes to read it in full (``FolderCache.by_content``) if a feed
+    written again lists it."""
 
     id: str
     url: str
@@ -231,7 +233,7 @@ def load_folder(
         for index, (hash_, outcome, record, head, identity) in zip(todo, parsed, strict=True):
             document = documents[index]
             if isinstance(outcome, Head):  # hash_ is set: the cache will have its record
-                if outcome.published and outcome.quality >= floor:
+                if in_reach_of(outcome.published, outcome.quality, floor):
                     outcomes[index] = Summary(*outcome, cast(bytes, hash_), document)
                 else:
                     outcomes[index] = UNREACHABLE  # as for an unchanged one (_from_cache)
@@ -281,16 +283,15 @@ def _from_cache(
     for index, document in enumerate(documents):
         # A file the nothing-to-do check found matching this cache's state of it needs no
         # second look (a build that starts again reads the cache afresh: it looks again).
-        vouched = document.vouched if cache.vouches_for(document.name, document.vouched) else None
         stat = None
-        if vouched is None:
+        if not cache.vouches_for(document.name, document.vouched):
             stat = _stat(document)
             if stat is None:
                 cache.complete = False
                 todo.append(index)  # parsing says why it cannot be read
                 continue
         hit: tuple[bytes, Outcome | Summary | Unreachable] | None = None
-        known_hash = cache.known_hash(document.name, stat, vouched)
+        known_hash = cache.known_hash(document.name, stat)
         if known_hash is not None:
             head = None if floor is None else cache.head(document.name, known_hash, floor)
             if isinstance(head, Head):
