@@ -20,6 +20,7 @@ from publisher import loader
 from publisher.config import Config, parse_config
 from publisher.pipeline import build
 from publisher.progress import TerminalProgress
+from publisher.selection import lowest_threshold
 
 REPO = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("generate", REPO / "benchmarks" / "generate.py")
@@ -283,10 +284,11 @@ def test_after_a_record_that_does_not_read_back_only_that_document_is_read_again
     # The two newest articles the `all` feed lists: one edited, the other damaged.
     report = loader.load_folder(builds.seeds, 1 << 20)
     warned = {warning.path for warning in report.warnings}  # read in full anyway
+    floor = lowest_threshold(builds.config.selection)
     listed = [
         a
         for a in report.articles
-        if a.published and a.quality >= 50 and a.source_path not in warned
+        if build_cache.in_reach_of(a.published, a.quality, floor) and a.source_path not in warned
     ]
     listed.sort(key=lambda a: a.published_at, reverse=True)
     edited, damaged_name = (a.source_path.relative_to(builds.seeds).as_posix() for a in listed[:2])
@@ -637,15 +639,17 @@ def test_a_head_without_its_prefix_or_with_a_false_one_is_not_trusted_blindly(
     with sqlite3.connect(cache_file(tmp_path)) as db:
         rows = db.execute("SELECT hash, head FROM documents WHERE head IS NOT NULL").fetchall()
         assert rows and all(head[0] in "01" and "|" in head[:40] for _, head in rows)
-        old, flipped = rows[0], rows[1]
+        floor = lowest_threshold(builds.config.selection)
+        # Flipped to "unpublished": trusted, this listed article would leave the feeds.
+        flipped = next(row for row in rows if build_cache.in_reach(row[1], floor))
+        old = next(row for row in rows if row is not flipped)
         bare = old[1].split("|", 1)[1]
         db.execute(
             "UPDATE documents SET head = ?, head_crc = ? WHERE hash = ?",
             (bare, build_cache._crc(bare), old[0]),
         )
         db.execute(
-            "UPDATE documents SET head = ? WHERE hash = ?",
-            (("0" if flipped[1][0] == "1" else "1") + flipped[1][1:], flipped[0]),
+            "UPDATE documents SET head = ? WHERE hash = ?", ("0" + flipped[1][1:], flipped[0])
         )
     generate.write_article(builds.seeds, generate.newest(60, 1)[0], revision=1)
     builds.check()
