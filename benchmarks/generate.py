@@ -216,7 +216,9 @@ def article_text(index: int, seed: int = 1, revision: int = 0) -> str:
         title = f"{title} (updated {revision})"
         excerpt = _sentence(edit, 12, 20) + ". " + excerpt
     topics = list(dict.fromkeys(rng.choices(TOPICS, weights=_WEIGHTS, k=rng.randint(1, 3))))
-    quality = rng.randint(15, 99) if not revision else edit.randint(15, 99)
+    quality = rng.randint(15, 99)
+    if revision:  # drawn from its own stream: the rest of the document stays as it was
+        quality = edit.randint(15, 99)
     lines = [
         "---",
         f"category: {rng.choice(['news', 'news', 'news', 'blog'])}",

@@ -266,7 +266,7 @@ def bench_builds(bench: Bench, size: int, hugo: str | None) -> None:
     build = publisher("build", "--config", config, "--seeds", corpus, "--out", out)
     site = hugo_site(bench.work / f"hugo-{size}", corpus) if hugo else None
     # Edits and additions where they cost most: the newest articles, in the feeds.
-    touched = generate.newest(size, runs + 1)
+    touched = _listed(generate.newest(size, (runs + 1) * 4))[: runs + 1]
     news = _news(runs + 1)
     cold: list[Measured] = []
     warm: list[Measured] = []
@@ -293,6 +293,9 @@ def bench_builds(bench: Bench, size: int, hugo: str | None) -> None:
         # (The article edited a moment ago is checked by content here too: one read and one
         # hash, well under a millisecond.)
         added.append(measure(build, memory=memory))
+        for measured in edited[-1], added[-1]:
+            if _summary(measured).startswith("0 files written"):
+                raise SystemExit(f"{size}: an edit or an addition changed no feed")
         generate.write_article(corpus, touched[index])  # back to the generated corpus
         new_file.unlink()
         restored = time.monotonic()
@@ -346,11 +349,20 @@ def _news(count: int) -> list[int]:
     found: list[int] = []
     index = generate.FRESH
     while len(found) < count:
+        found += _listed([index])
+        index += 1
+    return found
+
+
+def _listed(indices: list[int]) -> list[int]:
+    """Those of these documents the feeds list (published, of quality 60 or more): editing
+    one writes the feeds that list it again."""
+    found = []
+    for index in indices:
         text = generate.article_text(index)
         quality = re.search(r"^quality: (\d+)$", text, re.M)
         if "\npublished: true\n" in text and quality and int(quality[1]) >= 60:
             found.append(index)
-        index += 1
     return found
 
 
