@@ -659,6 +659,8 @@ class FolderCache:
     _final: dict[str, FileState] = field(default_factory=dict)
     _stored: dict[bytes, tuple[str, int]] | None = None
     _heads: dict[bytes, tuple[str, int]] | None = None
+    _decoded_heads: dict[bytes, Head | Unreachable | None] = field(default_factory=dict)
+    _heads_floor: float = math.nan
     _fetched: dict[bytes, tuple[str, int]] = field(default_factory=dict)
 
     @property
@@ -695,17 +697,35 @@ class FolderCache:
     def head(self, name: str, hash_: bytes, floor: float = -math.inf) -> Head | Unreachable | None:
         """The head of the record of ``name`` (after ``known_hash``); ``UNREACHABLE`` if it
         is unpublished or of a quality below ``floor``; None: read the record in full."""
+        head = self._head(hash_, floor)
+        if head is not None:
+            self._final[name] = self.files[name]
+        return head
+
+    def read_heads(self, floor: float, until: Callable[[], bool]) -> None:
+        """Decode the heads of the files this folder knows, ahead of ``head``, until
+        ``until()`` (asked every few hundred): for a build with time to spare while
+        another process checks the files."""
+        for count, state in enumerate(self.files.values()):
+            if count % 256 == 0 and until():
+                return
+            self._head(state.hash, floor)
+
+    def _head(self, hash_: bytes, floor: float) -> Head | Unreachable | None:
         if self._heads is None:
             self._heads = self.cache.heads()
+        if self._heads_floor != floor:
+            self._heads_floor, self._decoded_heads = floor, {}
+        if hash_ in self._decoded_heads:
+            return self._decoded_heads[hash_]
         stored = self._heads.get(hash_)
-        if stored is None or stored[1] != _crc(stored[0]):
-            return None
-        try:
-            head = decode_head(stored[0]) if in_reach(stored[0], floor) else UNREACHABLE
-        except RecordError as exc:
-            log.debug("%s: cached head ignored (%s)", name, exc)
-            return None
-        self._final[name] = self.files[name]
+        head: Head | Unreachable | None = None
+        if stored is not None and stored[1] == _crc(stored[0]):
+            try:
+                head = decode_head(stored[0]) if in_reach(stored[0], floor) else UNREACHABLE
+            except RecordError as exc:
+                log.debug("cached head ignored (%s)", exc)
+        self._decoded_heads[hash_] = head
         return head
 
     def decoded(self, name: str, hash_: bytes, path: Path) -> Outcome | None:

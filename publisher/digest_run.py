@@ -534,7 +534,8 @@ class _DigestJob:
 
     def _write_digest_feeds(self, listed: Sequence[digest.IndexItem]) -> None:
         """``digest.rss.xml`` and ``digest.atom.xml``: the web copies, for RSS readers."""
-        from publisher.feeds import FeedSpec, render_atom, render_rss
+        from publisher.feeds import render_atom, render_rss
+        from publisher.specs import FeedSpec
 
         site, zone = self.config.site, ZoneInfo(self.config.schedule.timezone)
         issues = [

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import html
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -23,29 +20,10 @@ from feedgen.util import xml_elem
 from publisher import __version__
 from publisher.config import SiteConfig
 from publisher.models import Article
+from publisher.specs import FeedSpec
 from publisher.text import xml_safe
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class FeedSpec:
-    """One feed to write: its name and addresses, and its articles newest first."""
-
-    title: str
-    description: str
-    rss_url: str
-    atom_url: str
-    page_url: str
-    articles: Sequence[Article]
-    json_url: str = ""  # the JSON Feed's address ("" = no JSON Feed published)
-    hub_url: str = ""  # the WebSub hub every copy of the feed names ("" = none)
-
-    @property
-    def updated(self) -> datetime:
-        """The newest article's date: a rebuild with nothing new leaves the feed unchanged."""
-        return max((a.published_at for a in self.articles), default=EPOCH)
 
 
 def render_rss(spec: FeedSpec, site: SiteConfig) -> bytes:

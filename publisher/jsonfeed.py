@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from publisher.config import SiteConfig
-from publisher.feeds import FeedSpec
 from publisher.models import Article
+from publisher.specs import FeedSpec
 from publisher.text import xml_safe
 
 VERSION = "https://jsonfeed.org/version/1.1"

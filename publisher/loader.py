@@ -43,6 +43,7 @@ from publisher.cache import (
     head_of,
     identity_of,
     in_reach_of,
+    snapshot_key,
 )
 from publisher.errors import ArticleError
 from publisher.models import Article, Image, Provider, Related
@@ -95,11 +96,10 @@ class LoadReport:
 class _Document:
     """A document file found by ``_scan``; its Path is made only when needed (it costs)."""
 
-    __slots__ = ("_path", "entry", "folder", "name", "vouched")
+    __slots__ = ("_path", "file", "name", "vouched")
 
-    def __init__(self, folder: str, entry: os.DirEntry[str], name: str) -> None:
-        self.folder = folder
-        self.entry = entry
+    def __init__(self, file: str, name: str) -> None:
+        self.file = file  # the path as a string: what os.stat and the parse workers take
         self.name = name  # relative to the root, with '/': the key in the build cache
         self._path: Path | None = None
         # The cached state that ``unchanged_documents`` found matching this file's stat.
@@ -108,7 +108,7 @@ class _Document:
     @property
     def path(self) -> Path:
         if self._path is None:
-            self._path = Path(self.folder, self.entry.name)
+            self._path = Path(self.file)
         return self._path
 
 
@@ -152,7 +152,7 @@ def find_documents(root: Path) -> list[Path]:
 
 def _scan(root: Path) -> list[_Document]:
     """The walk of ``os.walk`` (symlinked folders are not entered, unreadable ones skipped),
-    in the order of sorted paths, keeping each file's directory entry."""
+    in the order of sorted paths."""
     top = root.resolve()
     found: list[tuple[tuple[str, ...], _Document]] = []
     pending: list[tuple[str, tuple[str, ...]]] = [(os.fspath(root), ())]
@@ -178,7 +178,7 @@ def _scan(root: Path) -> list[_Document]:
             if entry.is_symlink() and not Path(folder, name).resolve().is_relative_to(top):
                 continue
             key = (*parts, name)
-            found.append((key, _Document(folder, entry, "/".join(key))))
+            found.append((key, _Document(entry.path, "/".join(key))))
     # Paths below one root sort by their parts below it.
     found.sort(key=lambda item: item[0])
     return [document for _, document in found]
@@ -337,11 +337,42 @@ def unchanged_documents(found: Scan, cache: FolderCache) -> list[tuple[str, File
     return states
 
 
+def vouch_matched(found: Scan, cache: FolderCache, matches: bytes) -> None:
+    """Vouch for the documents ``match_files`` matched (in a helper process): the load
+    that follows need not check them again."""
+    files = cache.files
+    for document, matched in zip(found.documents, matches, strict=True):
+        if matched:
+            document.vouched = files.get(document.name)
+
+
+def assumed_key(salt: bytes, found: Scan, cache: FolderCache) -> str | None:
+    """The ``snapshot_key`` of the documents found if none changed since the cache saw
+    them (None if it knows not every one), worked out before that is known."""
+    files = cache.files
+    try:
+        return snapshot_key(salt, [(d.name, files[d.name]) for d in found.documents])
+    except KeyError:
+        return None
+
+
+def match_files(documents: list[_Document], files: dict[str, FileState]) -> bytes:
+    """One byte a document: 1 if its file is provably the one the cache parsed (see
+    ``unchanged_documents``), else 0."""
+    matched = bytearray(len(documents))
+    for index, document in enumerate(documents):
+        known = files.get(document.name)
+        stat = None if known is None else _stat(document)
+        if stat is not None and known is not None and known.matches(stat):
+            matched[index] = 1
+    return bytes(matched)
+
+
 def _stat(document: _Document) -> os.stat_result | None:
     """The status of a document's file, or None if it cannot be had. Not ``DirEntry.stat``,
     which would keep all 10,000 of them (15 objects each) alive until the build ends."""
     try:
-        return os.stat(document.entry.path)
+        return os.stat(document.file)
     except OSError:
         return None
 
@@ -391,7 +422,7 @@ def _parse_all(
     if workers > 1 and len(documents) >= PARALLEL_MIN:
         try:
             # Workers only open the files: their directory entries' paths will do.
-            names = [document.entry.path for document in documents]
+            names = [document.file for document in documents]
             for chunk in _parse_in_workers(names, max_bytes, workers, meanwhile):
                 for digest, text, head, stored_head, identity in chunk:
                     if heads and head is not None:

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from publisher.config import SiteConfig
-from publisher.feeds import FeedSpec
 from publisher.models import Article, Image
+from publisher.specs import FeedLink, FeedListing, FeedSpec
 from publisher.templating import environment
 from publisher.text import one_line, shorten, xml_safe
 
@@ -19,25 +19,12 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 EXCERPT_CHARS = 600
 
 
-@dataclass(frozen=True)
-class FeedLink:
-    """A published feed pair as the index pages list it."""
-
-    name: str
-    slug: str
-    spec: FeedSpec
-
-    @property
-    def count(self) -> int:
-        return len(self.spec.articles)
-
-
-def render_index_html(site: SiteConfig, all_feeds: FeedLink, topics: Sequence[FeedLink]) -> bytes:
+def render_index_html(
+    site: SiteConfig, all_feeds: FeedLink | FeedListing, topics: Sequence[FeedLink | FeedListing]
+) -> bytes:
     """A page listing every topic and its feeds, with ``<link rel="alternate">`` autodiscovery."""
     template = environment().get_template("index.html.j2")
-    page = template.render(
-        site=site, all_feeds=all_feeds, topics=topics, updated=all_feeds.spec.updated
-    )
+    page = template.render(site=site, all_feeds=all_feeds, topics=topics, updated=all_feeds.updated)
     return xml_safe(page).encode("utf-8")
 
 
@@ -99,12 +86,14 @@ def render_topic_html(spec: FeedSpec, site: SiteConfig, name: str) -> bytes:
     return xml_safe(page).encode("utf-8")
 
 
-def render_opml(site: SiteConfig, all_feeds: FeedLink, topics: Sequence[FeedLink]) -> bytes:
+def render_opml(
+    site: SiteConfig, all_feeds: FeedLink | FeedListing, topics: Sequence[FeedLink | FeedListing]
+) -> bytes:
     """OPML 2.0 listing every feed, so a reader can subscribe to all of them at once."""
     opml = ET.Element("opml", version="2.0")
     head = ET.SubElement(opml, "head")
     ET.SubElement(head, "title").text = xml_safe(site.title)
-    ET.SubElement(head, "dateModified").text = format_datetime(all_feeds.spec.updated, usegmt=True)
+    ET.SubElement(head, "dateModified").text = format_datetime(all_feeds.updated, usegmt=True)
     body = ET.SubElement(opml, "body")
     for feed in (all_feeds, *topics):
         for kind, url in (("RSS", feed.spec.rss_url), ("Atom", feed.spec.atom_url)):

@@ -11,10 +11,10 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from publisher.cache import (
     BuildCache,
@@ -32,24 +32,25 @@ from publisher.errors import (
     ArticleError,
     ConfigError,
 )
+from publisher.helper import Helper, helper_process
 from publisher.loader import (
     LoadReport,
     Scan,
     Summary,
+    assumed_key,
     collector_paused,
     cpu_count,
     load_folder,
+    match_files,
     scan,
     unchanged_documents,
+    vouch_matched,
 )
 from publisher.models import Article
 from publisher.output import MANIFEST, OutputFolder, WriteSummary
 from publisher.selection import A, Selection, lowest_threshold, select
 from publisher.slugs import assign_slugs
-
-if TYPE_CHECKING:
-    from publisher.feeds import FeedSpec
-    from publisher.pages import FeedLink
+from publisher.specs import FeedLink, FeedSpec
 
 log = logging.getLogger(__name__)
 
@@ -186,24 +187,27 @@ def build(
     root = seeds or config.paths.seeds
     target = out or config.paths.output
     reload = functools.partial(load_and_select, config, seeds)
-    with _build_cache(config, use_cache) as cache, collector_paused():
-        found = known = None
+    floor = lowest_threshold(config.selection)
+    with (
+        _build_cache(config, use_cache) as cache,
+        collector_paused(),
+        contextlib.ExitStack() as stack,
+    ):
+        found = known = helper = templates = None
         salt = b""
         if cache is not None:
             # Every setting counts (site, feeds, selection, and whatever shapes a file).
             salt = renderer_fingerprint(cache.parser, dataclasses.replace(config, source=None))
             found = scan(_seeds_folder(config, root))
             known = cache.folder(root)
-            last = _nothing_to_do(cache, found, known, target, salt)
+            templates = cache.path.parent / "templates"
+            helper = stack.enter_context(_helper(found, known, templates))
+            last = _nothing_to_do(cache, found, known, target, salt, helper, floor)
             if last is not None:
                 output = WriteSummary(unchanged=sorted(set(last.outputs) - {MANIFEST}))
                 unread = _Unread.recorded(last, root, reload)
                 return BuildResult(None, None, output, time.perf_counter() - started, unread)
         chosen = _choose(config, root, cache, known, progress, found)
-        if cache is not None:
-            from publisher.templating import keep_compiled_templates
-
-            keep_compiled_templates(cache.path.parent / "templates")
         folder = OutputFolder(target)
         renders = Renders(cache, folder, salt, defer=True)
         try:
@@ -216,7 +220,7 @@ def build(
             renders = Renders(cache, folder, salt, defer=True)  # decided afresh
             _write_chosen(config, chosen, folder, renders)
         report = chosen.report
-        renders.flush(render_all)
+        renders.flush(_renderer(helper, templates))
         summary = folder.finish()
         renders.save()
         if cache is not None and chosen.known is not None:
@@ -325,9 +329,12 @@ def announce_changed_feeds(config: Config, summary: WriteSummary) -> list[str]:
     return notify_hub(config.websub.hub, changed, config.websub.timeout, config.websub.retries)
 
 
-def render_all(jobs: list[Callable[[], bytes]]) -> Iterator[bytes]:
+def render_all(jobs: list[Callable[[], bytes]], templates: Path | None = None) -> Iterator[bytes]:
     """Each job's bytes, in order, as they come: in two processes when there are many (a
-    cold build), so that the files already rendered are written while the rest render."""
+    cold build), so that the files already rendered are written while the rest render.
+    ``templates``: where Jinja keeps its compiled templates (the build cache's folder)."""
+    if jobs:
+        _prepare_renderers(templates)
     done = 0
     if len(jobs) >= RENDER_PARALLEL_MIN and _can_fork():
         try:
@@ -339,6 +346,23 @@ def render_all(jobs: list[Callable[[], bytes]]) -> Iterator[bytes]:
             log.warning("rendering in worker processes failed (%s); going on in this one", exc)
     for job in jobs[done:]:
         yield job()
+
+
+def _renderer(
+    helper: Helper | None, templates: Path | None
+) -> Callable[[list[Callable[[], bytes]]], Iterable[bytes]]:
+    """How a build renders its files: a few in the helper process (which has the renderers
+    imported by then), many in two worker processes, else in this one."""
+    here = functools.partial(render_all, templates=templates)
+    if helper is None:
+        return here
+
+    def rendered(jobs: list[Callable[[], bytes]]) -> Iterable[bytes]:
+        if len(jobs) >= RENDER_PARALLEL_MIN:
+            return here(jobs)
+        return helper.render_all(jobs, here)
+
+    return rendered
 
 
 def _can_fork() -> bool:
@@ -374,11 +398,42 @@ def _run_job(index: int) -> bytes:
     return _adopted[index]()
 
 
+def _helper(
+    found: Scan, known: FolderCache, templates: Path
+) -> contextlib.AbstractContextManager[Helper | None]:
+    """A helper process for a rebuild (not for a first build: there is nothing to check):
+    it checks every document's file against the cache while this process reads what the
+    cache knows of them, then prepares the renderers."""
+    return helper_process(
+        functools.partial(match_files, found.documents, known.files),
+        functools.partial(_prepare_renderers, templates),
+        wanted=bool(known.files),
+    )
+
+
 def _nothing_to_do(
-    cache: BuildCache, found: Scan, known: FolderCache, target: Path, salt: bytes
+    cache: BuildCache,
+    found: Scan,
+    known: FolderCache,
+    target: Path,
+    salt: bytes,
+    helper: Helper | None,
+    floor: float,
 ) -> Snapshot | None:
     """The last build's record, if no document, setting or output changed since."""
     last = cache.snapshot(found.root, target)
+    if helper is not None:
+        # While the helper checks the files: the key they give if none changed, then the
+        # heads that a rebuild reads next.
+        assumed = None if last is None else assumed_key(salt, found, known)
+        known.read_heads(floor, until=helper.answered)
+        matches = helper.check()
+        if matches is not None:
+            unchanged = b"\0" not in matches and last is not None and assumed == last.key
+            if unchanged and last is not None and last.intact(target):
+                return last
+            vouch_matched(found, known, matches)
+            return None
     if last is None:
         return None
     states = unchanged_documents(found, known)
@@ -479,6 +534,15 @@ def _import_renderers() -> None:
     import publisher.templating  # noqa: F401
 
 
+def _prepare_renderers(templates: Path | None) -> None:
+    """Import the renderers; keep Jinja's compiled templates in ``templates``, if given."""
+    _import_renderers()
+    if templates is not None:
+        from publisher.templating import keep_compiled_templates
+
+        keep_compiled_templates(templates)
+
+
 def feed_links(
     selection: Selection[Article] | Selection[Article | Summary],
     site: SiteConfig,
@@ -486,8 +550,6 @@ def feed_links(
     hub: str = "",
 ) -> tuple[FeedLink, list[FeedLink]]:
     """The ``all`` feed and one feed per topic, with their public names and addresses."""
-    from publisher.feeds import FeedSpec
-    from publisher.pages import FeedLink
 
     def link(name: str, slug: str, title: str, description: str, articles: tuple) -> FeedLink:  # type: ignore[type-arg]
         spec = FeedSpec(
@@ -538,11 +600,6 @@ def write_feeds(
     feeds that are written again (after one edit, a few of the forty). ``read`` runs
     before anything is written or kept: if it raises, the caller can start again.
     """
-    # Imported here: feedgen, lxml and Jinja are not needed by a build with nothing to do.
-    from publisher.feeds import render_atom, render_rss
-    from publisher.jsonfeed import render_json_feed
-    from publisher.pages import render_index_html, render_opml, render_topic_html
-
     everything, topics = feed_links(selection, site, settings, hub)
     renders = renders or Renders(None, folder, b"")
     prints = fingerprints or {}
@@ -554,16 +611,32 @@ def write_feeds(
         rss, atom, json, *page = _files(feed, everything)
         # JSON first: with the `all` feed's three files, every feed's RSS and Atom then fall
         # in one chunk of four render jobs, and share their entries (feeds._shared_generator).
-        renders.write(json, inputs, functools.partial(render_json_feed, spec, site))
-        renders.write(rss, inputs, functools.partial(render_rss, spec, site))
-        renders.write(atom, inputs, functools.partial(render_atom, spec, site))
+        renders.write(json, inputs, functools.partial(render, "json", spec, site))
+        renders.write(rss, inputs, functools.partial(render, "rss", spec, site))
+        renders.write(atom, inputs, functools.partial(render, "atom", spec, site))
         for name in page:
-            renders.write(name, inputs, functools.partial(render_topic_html, spec, site, feed.name))
+            renders.write(name, inputs, functools.partial(render, "topic", spec, site, feed.name))
     index = [repr(_listed(feed)).encode() for feed in (everything, *topics)]
-    renders.write("index.opml", index, functools.partial(render_opml, site, everything, topics))
-    renders.write(
-        "index.html", index, functools.partial(render_index_html, site, everything, topics)
-    )
+    listings = (everything.listing(), [topic.listing() for topic in topics])
+    renders.write("index.opml", index, functools.partial(render, "opml", site, *listings))
+    renders.write("index.html", index, functools.partial(render, "index", site, *listings))
+
+
+def render(kind: str, *args: Any) -> bytes:
+    """One output file's bytes, made by the renderer of its ``kind``. A render job names its
+    renderer so that the jobs can be planned (and sent to a helper process) without
+    importing feedgen, lxml and Jinja here; they are imported on first use."""
+    from publisher import feeds, jsonfeed, pages
+
+    renderers: dict[str, Callable[..., bytes]] = {
+        "json": jsonfeed.render_json_feed,
+        "rss": feeds.render_rss,
+        "atom": feeds.render_atom,
+        "topic": pages.render_topic_html,
+        "opml": pages.render_opml,
+        "index": pages.render_index_html,
+    }
+    return renderers[kind](*args)
 
 
 def _read_spec(spec: FeedSpec, full: Mapping[int, Article]) -> FeedSpec:

@@ -44,12 +44,13 @@ from publisher import messages
 from publisher.config import Config, DigestConfig, SiteConfig
 from publisher.digest_run import run_digest, unsubscribe
 from publisher.errors import ArticleError
-from publisher.feeds import FeedSpec, render_atom, render_rss
+from publisher.feeds import render_atom, render_rss
 from publisher.jsonfeed import render_json_feed
 from publisher.loader import load_document, load_documents
 from publisher.models import Article, Image, Provider, Related
-from publisher.pages import FeedLink, render_index_html, render_opml, render_topic_html
+from publisher.pages import render_index_html, render_opml, render_topic_html
 from publisher.pipeline import build
+from publisher.specs import FeedLink, FeedSpec
 from publisher.text import one_line, shorten, xml_safe
 from publisher.urls import check_url
 

@@ -20,12 +20,13 @@ import pytest
 from conftest import SECRET, SEEDS, SITE_URL, WriteArticle, make_config, parse_feed
 
 from publisher.config import SiteConfig
-from publisher.feeds import FeedSpec, render_atom, render_rss
+from publisher.feeds import render_atom, render_rss
 from publisher.jsonfeed import VERSION, render_json_feed
 from publisher.loader import load_folder
 from publisher.models import Article
 from publisher.pipeline import build
 from publisher.selection import newest_first
+from publisher.specs import FeedSpec
 
 SITE = make_config().site
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)

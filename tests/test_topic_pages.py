@@ -10,12 +10,12 @@ import lxml.html
 import pytest
 from conftest import SECRET, SEEDS, SITE_URL, WriteArticle, make_config, parse_feed
 
-from publisher.feeds import FeedSpec
 from publisher.loader import load_folder
 from publisher.models import Article
-from publisher.pages import FeedLink, render_index_html, render_topic_html
+from publisher.pages import render_index_html, render_topic_html
 from publisher.pipeline import build
 from publisher.selection import newest_first
+from publisher.specs import FeedLink, FeedSpec
 
 SITE = make_config().site
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)

@@ -20,9 +20,10 @@ from lxml import etree
 
 from publisher.config import parse_config
 from publisher.errors import ConfigError
-from publisher.feeds import FeedSpec, render_atom, render_rss
+from publisher.feeds import render_atom, render_rss
 from publisher.models import Article
 from publisher.pipeline import build
+from publisher.specs import FeedSpec
 from publisher.websub import notify_hub
 
 ATOM = "{http://www.w3.org/2005/Atom}"
