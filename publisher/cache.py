@@ -69,6 +69,9 @@ CREATE TABLE IF NOT EXISTS outputs (
 """
 
 Outcome = tuple[Article | ArticleError, list[ArticleError]]
+# One encoder for every record and head (json.dumps with options makes one per call), and
+# no check for circular references: they are lists of plain values.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 # What json.dumps(ensure_ascii=False) makes of the characters XML 1.0 forbids.
 _XML_ILLEGAL_ESCAPED = re.compile(r"\\(?:u00(?:0[0-8bcefBCEF]|1[0-9a-fA-F])|[bf])")
 
@@ -156,7 +159,7 @@ def encode(outcome: Article | ArticleError, warnings: Iterable[ArticleError]) ->
         a.body,
         [[w.field, w.reason] for w in warnings],
     ]
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    return _COMPACT.encode(fields)
 
 
 def decode(text: str, path: Path, *, fresh: bool = False) -> Outcome:
@@ -247,7 +250,7 @@ def encode_head(head: Head | None) -> str | None:
         return None
     id_, url, moment, quality, published, topics = head
     fields = [id_, url, moment.isoformat(), quality, published, list(topics)]
-    body = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    body = _COMPACT.encode(fields)
     return f"{int(published)}{quality!r}|{body}"
 
 
@@ -666,8 +669,7 @@ class FolderCache:
     @property
     def gone(self) -> list[str]:
         """Documents the cache knows under this folder that this build did not find."""
-        seen = set(self._order)
-        return [path for path in self.files if path not in seen]
+        return sorted(self.files.keys() - set(self._order))
 
     def states(self) -> list[tuple[str, FileState]] | None:
         """Every document in path order with its state after this build, if all are known."""

@@ -13,7 +13,6 @@ import re
 import string
 import types
 import typing
-import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,9 +21,7 @@ from typing import Any
 
 import yaml
 
-from publisher.crontab import CrontabError, parse_crontab
 from publisher.errors import ConfigError
-from publisher.subscribers import check_address
 from publisher.text import describe, one_line, xml_safe
 from publisher.urls import check_url
 
@@ -57,6 +54,8 @@ def _language(value: str) -> str:
 
 
 def _timezone(value: str) -> str:
+    import zoneinfo  # here: only a config that names a zone needs it (a few ms at start)
+
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -103,6 +102,8 @@ def _hub_url(value: str) -> str:
 
 
 def _optional_address(value: str) -> str:
+    from publisher.subscribers import check_address  # here: rarely set, a few ms at start
+
     reason = check_address(value) if value else ""
     if reason:
         raise ValueError(reason)
@@ -144,6 +145,8 @@ def _template(fields: tuple[str, ...], *, url: bool = False) -> Callable[[str], 
 
 
 def _crontab(value: str) -> str:
+    from publisher.crontab import CrontabError, parse_crontab  # here: see _timezone
+
     try:
         parse_crontab(value)
     except CrontabError as exc:
