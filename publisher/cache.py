@@ -665,6 +665,7 @@ class FolderCache:
     _decoded_heads: dict[bytes, Head | Unreachable | None] = field(default_factory=dict)
     _heads_floor: float = math.nan
     _fetched: dict[bytes, tuple[str, int]] = field(default_factory=dict)
+    _made: set[bytes] = field(default_factory=set)  # the records this build made
 
     @property
     def gone(self) -> list[str]:
@@ -765,7 +766,9 @@ class FolderCache:
         if stored is None:
             return None
         try:
-            return decode(stored, path)
+            # A record this build made (and stored moments ago) needs no second check of
+            # what the loader promises; its checksum was checked all the same.
+            return decode(stored, path, fresh=hash_ in self._made)
         except RecordError as exc:
             log.debug("%s: cached record ignored (%s)", path, exc)
             return None
@@ -790,6 +793,7 @@ class FolderCache:
         if known != state:
             self.changed[name] = state
         if record is not None and not self.cache.read_only:
+            self._made.add(hash_)
             self.records[hash_] = (record, head)
             if len(self.records) >= FLUSH_RECORDS:
                 self.cache.store_records(self.records)  # memory stays flat at 100,000
