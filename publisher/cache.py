@@ -749,6 +749,9 @@ class FolderCache:
         self._fetched.update(self.cache.some_records(wanted))
 
     def _record(self, hash_: bytes) -> str | None:
+        pending = self.records.get(hash_)
+        if pending is not None:  # made by this build, not stored yet (see save_folder)
+            return pending[0]
         if self._heads is not None or self._fetched:  # selecting by heads: a few are read
             if hash_ not in self._fetched:
                 self.read_records([hash_])

@@ -88,21 +88,32 @@ class Helper:
         self,
         jobs: list[Callable[[], bytes]],
         here: Callable[[list[Callable[[], bytes]]], Iterable[bytes]],
+        meanwhile: Callable[[], object] = lambda: None,
     ) -> Iterator[bytes]:
         """Each job's bytes, in order, as the helper renders them; the jobs it could not
-        render are rendered with ``here``, in this process."""
+        render are rendered with ``here``, in this process. ``meanwhile`` is called once
+        the helper has the jobs."""
         done = 0
-        if jobs and self.alive and self.check() is not None:
+        if jobs and self.alive and self.check() is not None and self._hand_over(jobs):
+            meanwhile()
             try:
-                _send(self._to_helper, pickle.dumps(jobs, pickle.HIGHEST_PROTOCOL))
                 while done < len(jobs):
                     data = _receive(self._from_helper)
                     done += 1
                     yield data
-            except (HelperGone, OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
+            except HelperGone as exc:
                 self._lost(exc)
         if done < len(jobs):
             yield from here(jobs[done:])
+
+    def _hand_over(self, jobs: list[Callable[[], bytes]]) -> bool:
+        """Send the helper ``jobs``; False if they cannot be sent (then it is stopped)."""
+        try:
+            _send(self._to_helper, pickle.dumps(jobs, pickle.HIGHEST_PROTOCOL))
+        except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
+            self._lost(exc)
+            return False
+        return True
 
     def close(self) -> None:
         """Stop the helper (it holds nothing to save) and reap it."""

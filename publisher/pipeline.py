@@ -220,11 +220,13 @@ def build(
             renders = Renders(cache, folder, salt, defer=True)  # decided afresh
             _write_chosen(config, chosen, folder, renders)
         report = chosen.report
-        renders.flush(_renderer(helper, templates))
+        settle = _Settle(cache, chosen.known, salt)
+        renders.flush(_renderer(helper, templates, settle))
+        settle()  # (if nothing was rendered)
         summary = folder.finish()
         renders.save()
         if cache is not None and chosen.known is not None:
-            snapshot = _snapshot(salt, root, chosen.known, report, chosen.counts, folder)
+            snapshot = _snapshot(settle.key, root, report, chosen.counts, folder)
             cache.save_snapshot(root, target, snapshot)
     announce_changed_feeds(config, summary)
     seconds = time.perf_counter() - started
@@ -246,6 +248,27 @@ class _Chosen:
     counts: tuple[int, int]  # articles selected, topics
 
 
+class _Settle:
+    """Saves what the build learnt of the documents to the cache, and works out the key of
+    their states for the snapshot: once, while the files render (the other core is busy
+    then, and this process mostly waits), or after, if nothing was rendered."""
+
+    def __init__(self, cache: BuildCache | None, known: FolderCache | None, salt: bytes) -> None:
+        self._cache = cache
+        self._known = known
+        self._salt = salt
+        self._done = False
+        self.key: str | None = None
+
+    def __call__(self) -> None:
+        if self._done or self._cache is None or self._known is None:
+            return
+        self._done = True
+        self._cache.save_folder(self._known)
+        states = self._known.states()
+        self.key = None if states is None else snapshot_key(self._salt, states)
+
+
 def _choose(
     config: Config,
     root: Path,
@@ -259,7 +282,15 @@ def _choose(
     """Load and select. Articles the cache knows are selected by their summaries; only
     those in a feed that must be written again are read in full (see ``write_feeds``)."""
     report = _load(
-        config, root, cache, known, progress, found, summaries=heads, meanwhile=_import_renderers
+        config,
+        root,
+        cache,
+        known,
+        progress,
+        found,
+        summaries=heads,
+        meanwhile=_import_renderers,
+        save=False,
     )
     if cache is not None and known is not None and (report.summaries or report.out_of_reach):
         candidates: list[Article | Summary] = [*report.articles, *report.summaries]
@@ -329,38 +360,46 @@ def announce_changed_feeds(config: Config, summary: WriteSummary) -> list[str]:
     return notify_hub(config.websub.hub, changed, config.websub.timeout, config.websub.retries)
 
 
-def render_all(jobs: list[Callable[[], bytes]], templates: Path | None = None) -> Iterator[bytes]:
+def render_all(
+    jobs: list[Callable[[], bytes]],
+    templates: Path | None = None,
+    meanwhile: Callable[[], object] | None = None,
+) -> Iterator[bytes]:
     """Each job's bytes, in order, as they come: in two processes when there are many (a
     cold build), so that the files already rendered are written while the rest render.
-    ``templates``: where Jinja keeps its compiled templates (the build cache's folder)."""
+    ``templates``: where Jinja keeps its compiled templates (the build cache's folder);
+    ``meanwhile`` is called once the worker processes have their work (or first)."""
     if jobs:
         _prepare_renderers(templates)
     done = 0
     if len(jobs) >= RENDER_PARALLEL_MIN and _can_fork():
         try:
-            for data in _render_in_workers(jobs):
+            for data in _render_in_workers(jobs, meanwhile):
                 done += 1
                 yield data
             return
         except (OSError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError
             log.warning("rendering in worker processes failed (%s); going on in this one", exc)
+    if meanwhile is not None:
+        meanwhile()
     for job in jobs[done:]:
         yield job()
 
 
 def _renderer(
-    helper: Helper | None, templates: Path | None
+    helper: Helper | None, templates: Path | None, meanwhile: Callable[[], object]
 ) -> Callable[[list[Callable[[], bytes]]], Iterable[bytes]]:
     """How a build renders its files: a few in the helper process (which has the renderers
-    imported by then), many in two worker processes, else in this one."""
+    imported by then), many in two worker processes, else in this one; ``meanwhile`` runs
+    while they render."""
     here = functools.partial(render_all, templates=templates)
     if helper is None:
-        return here
+        return functools.partial(here, meanwhile=meanwhile)
 
     def rendered(jobs: list[Callable[[], bytes]]) -> Iterable[bytes]:
         if len(jobs) >= RENDER_PARALLEL_MIN:
-            return here(jobs)
-        return helper.render_all(jobs, here)
+            return here(jobs, meanwhile=meanwhile)
+        return helper.render_all(jobs, here, meanwhile)
 
     return rendered
 
@@ -373,7 +412,9 @@ def _can_fork() -> bool:
     return cpu_count() >= 2 and "fork" in methods and threading.active_count() == 1
 
 
-def _render_in_workers(jobs: list[Callable[[], bytes]]) -> Iterator[bytes]:
+def _render_in_workers(
+    jobs: list[Callable[[], bytes]], meanwhile: Callable[[], object] | None
+) -> Iterator[bytes]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -382,7 +423,10 @@ def _render_in_workers(jobs: list[Callable[[], bytes]]) -> Iterator[bytes]:
     with ProcessPoolExecutor(
         2, mp_context=context, initializer=_adopt_jobs, initargs=(jobs,)
     ) as pool:
-        yield from pool.map(_run_job, range(len(jobs)), chunksize=4)
+        rendered = pool.map(_run_job, range(len(jobs)), chunksize=4)
+        if meanwhile is not None:
+            meanwhile()
+        yield from rendered
 
 
 RENDER_PARALLEL_MIN = 24
@@ -443,16 +487,14 @@ def _nothing_to_do(
 
 
 def _snapshot(
-    salt: bytes,
+    key: str | None,
     root: Path,
-    known: FolderCache,
     report: LoadReport,
     counts: tuple[int, int],
     folder: OutputFolder,
 ) -> Snapshot | None:
-    """What the next build needs to see that it has nothing to do."""
-    states = known.states()
-    if states is None:
+    """What the next build needs to see that it has nothing to do (``key``: ``_Settle``'s)."""
+    if key is None:
         return None
     outputs = {}
     for name in (*folder.summary.written, *folder.summary.unchanged, MANIFEST):
@@ -465,7 +507,7 @@ def _snapshot(
         return [(e.path.relative_to(root).as_posix(), e.field, e.reason) for e in errors]
 
     return Snapshot(
-        key=snapshot_key(salt, states),
+        key=key,
         documents=report.documents,
         rejected=problems(report.rejected),
         warnings=problems(report.warnings),
@@ -508,7 +550,10 @@ def _load(
     *,
     summaries: bool = False,
     meanwhile: Callable[[], object] | None = None,
+    save: bool = True,
 ) -> LoadReport:
+    """Load the documents; with ``save``, write what the cache learnt at once (a build
+    leaves that to ``_Settle``, while its files render)."""
     _seeds_folder(config, root)
     report = load_folder(
         root,
@@ -520,7 +565,7 @@ def _load(
         floor=lowest_threshold(config.selection),
         meanwhile=meanwhile,
     )
-    if cache is not None and known is not None:
+    if save and cache is not None and known is not None:
         cache.save_folder(known)
     return report
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher import loader, urls
-from publisher.text import one_line
+from publisher.text import _XML_ILLEGAL, one_line, xml_safe
 
 URL_PIECES = st.sampled_from(
     ["http://", "https://", "HTTP://", "ftp://", "javascript:", "//", "www.", "WWW.", "Example",
@@ -109,6 +109,19 @@ def test_no_character_that_one_line_changes_passes_the_check() -> None:
         ch = chr(code)
         if loader._clean_line(f"a{ch}b"):
             assert one_line(f"a{ch}b") == f"a{ch}b", hex(code)
+
+
+def test_xml_safe_drops_exactly_what_the_pattern_names_for_every_character() -> None:
+    # xml_safe leaves a printable text alone: no character it must drop is printable.
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        assert xml_safe(f"a{ch}b") == _XML_ILLEGAL.sub("", f"a{ch}b"), hex(code)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(TEXT_PIECES, max_size=8).map("".join) | st.text())
+def test_xml_safe_is_the_substitution(value: str) -> None:
+    assert xml_safe(value) == _XML_ILLEGAL.sub("", value)
 
 
 YAML_CASES = [
