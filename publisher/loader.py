@@ -152,18 +152,16 @@ def find_documents(root: Path) -> list[Path]:
 
 def _scan(root: Path) -> list[_Document]:
     """The walk of ``os.walk`` (symlinked folders are not entered, unreadable ones skipped),
-    in the order of sorted paths."""
+    in the order of sorted paths: each folder's entries sorted by name, a folder's contents
+    taken where its name sorts (which is how paths compare, part by part)."""
     top = root.resolve()
-    found: list[tuple[tuple[str, ...], _Document]] = []
-    pending: list[tuple[str, tuple[str, ...]]] = [(os.fspath(root), ())]
-    while pending:
-        folder, parts = pending.pop()
-        try:
-            with os.scandir(folder) as entries:
-                listed = list(entries)
-        except OSError:
-            continue
-        for entry in listed:
+    found: list[_Document] = []
+    start = os.fspath(root)
+    # (folder, its name below the root with a trailing '/', its entries not yet visited)
+    stack: list[tuple[str, str, Iterator[os.DirEntry[str]]]] = [(start, "", _entries(start))]
+    while stack:
+        folder, prefix, entries = stack[-1]
+        for entry in entries:
             name = entry.name
             try:
                 is_dir = entry.is_dir()
@@ -171,17 +169,29 @@ def _scan(root: Path) -> list[_Document]:
                 is_dir = False
             if is_dir:
                 if not name.startswith(".") and not entry.is_symlink():
-                    pending.append((entry.path, (*parts, name)))
+                    stack.append((entry.path, f"{prefix}{name}/", _entries(entry.path)))
+                    break  # into it; this folder's iterator goes on from here afterwards
                 continue
             if name.startswith(".") or not name.endswith(DOCUMENT_SUFFIXES):
                 continue
             if entry.is_symlink() and not Path(folder, name).resolve().is_relative_to(top):
                 continue
-            key = (*parts, name)
-            found.append((key, _Document(entry.path, "/".join(key))))
-    # Paths below one root sort by their parts below it.
-    found.sort(key=lambda item: item[0])
-    return [document for _, document in found]
+            found.append(_Document(entry.path, prefix + name))
+        else:
+            stack.pop()
+    return found
+
+
+def _entries(folder: str) -> Iterator[os.DirEntry[str]]:
+    """A folder's entries sorted by name (none if it cannot be read)."""
+    try:
+        with os.scandir(folder) as entries:
+            return iter(sorted(entries, key=_NAME))
+    except OSError:
+        return iter(())
+
+
+_NAME = operator.attrgetter("name")
 
 
 def load_folder(
