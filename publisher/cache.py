@@ -572,6 +572,16 @@ class BuildCache:
         except sqlite3.Error as exc:
             self._fail(exc)
 
+    def checkpoint(self) -> None:
+        """Copy what the write-ahead log holds into the file now, as closing would: a build
+        calls it while its files render, not in its last moments."""
+        if self._db is None or self.read_only:
+            return
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            self._fail(exc)
+
     # -- the last build --
 
     def snapshot(self, root: Path, out: Path) -> Snapshot | None:

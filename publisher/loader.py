@@ -473,13 +473,24 @@ def _parse_in_workers(
         method = "fork"
     else:
         method = "forkserver" if "forkserver" in methods else "spawn"
-    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    chunks = _chunks(paths)
     context = multiprocessing.get_context(method)
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         parsed = pool.map(_parse_chunk, chunks, [max_bytes] * len(chunks))
         if meanwhile is not None:
             meanwhile()
         yield from parsed
+
+
+def _chunks(paths: list[str]) -> list[list[str]]:
+    """``paths`` in chunks of ``CHUNK``, the last tenth (two chunks' worth at most) in
+    quarter chunks: a worker left without work at the end then waits for a quarter of a
+    chunk, not a whole one."""
+    tail = min(len(paths) // 10, 2 * CHUNK)
+    head = len(paths) - tail
+    small = max(CHUNK // 4, 1)
+    chunks = [paths[i : min(i + CHUNK, head)] for i in range(0, head, CHUNK)]
+    return chunks + [paths[i : i + small] for i in range(head, len(paths), small)]
 
 
 # What a worker sends back for one document: its hash, its record, its head (if it has

@@ -249,9 +249,9 @@ class _Chosen:
 
 
 class _Settle:
-    """Saves what the build learnt of the documents to the cache, and works out the key of
-    their states for the snapshot: once, while the files render (the other core is busy
-    then, and this process mostly waits), or after, if nothing was rendered."""
+    """Saves what the build learnt of the documents to the cache (and checkpoints it), and
+    works out the key of their states for the snapshot: once, while the files render (the
+    other core is busy then, and this process mostly waits), or after, if nothing was."""
 
     def __init__(self, cache: BuildCache | None, known: FolderCache | None, salt: bytes) -> None:
         self._cache = cache
@@ -265,6 +265,7 @@ class _Settle:
             return
         self._done = True
         self._cache.save_folder(self._known)
+        self._cache.checkpoint()
         states = self._known.states()
         self.key = None if states is None else snapshot_key(self._salt, states)
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from conftest import FIELD_ORDER, REPO, SECRET, SEEDS, Raw, WriteArticle, render_article
 
+from publisher import loader
 from publisher.errors import ArticleError
 from publisher.loader import (
     _read_bytes,
@@ -388,3 +389,13 @@ def test_load_document_parses_text_without_touching_the_disk() -> None:
     with pytest.raises(ArticleError) as caught:
         load_document(Path("virtual/doc.txt"), "no front matter at all")
     assert (caught.value.field, str(caught.value.path)) == ("front matter", "virtual/doc.txt")
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 199, 200, 1000, 2001, 10_000])
+def test_documents_are_handed_to_the_workers_in_order_with_smaller_chunks_last(count: int) -> None:
+    paths = [f"{n}.txt" for n in range(count)]
+    chunks = loader._chunks(paths)
+    assert [path for chunk in chunks for path in chunk] == paths
+    assert all(chunks) and all(len(chunk) <= loader.CHUNK for chunk in chunks)
+    if count >= 10 * loader.CHUNK:
+        assert len(chunks[-1]) == loader.CHUNK // 4 and len(chunks[0]) == loader.CHUNK
