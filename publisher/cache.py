@@ -762,7 +762,9 @@ class FolderCache:
         pending = self.records.get(hash_)
         if pending is not None:  # made by this build, not stored yet (see save_folder)
             return pending[0]
-        if self._heads is not None or self._fetched:  # selecting by heads: a few are read
+        # Selecting by heads, a few are read; and a record this build stored is read back
+        # from the table, not from a copy read before it was made.
+        if self._heads is not None or self._fetched or hash_ in self._made:
             if hash_ not in self._fetched:
                 self.read_records([hash_])
             stored = self._fetched.get(hash_)
@@ -807,6 +809,7 @@ class FolderCache:
             self.changed[name] = state
         if record is not None and not self.cache.read_only:
             self._made.add(hash_)
+            self._fetched.pop(hash_, None)  # a copy read before (damaged, or refused)
             self.records[hash_] = (record, head)
             if len(self.records) >= FLUSH_RECORDS:
                 self.cache.store_records(self.records)  # memory stays flat at 100,000

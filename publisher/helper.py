@@ -39,7 +39,10 @@ class Helper:
         self._to_helper = outbox
         self._from_helper = inbox
         self._answered: bytes | None = None
+        self._waiting = select.poll()
+        self._waiting.register(inbox, select.POLLIN)
         self.alive = True
+        self.lost: str | None = None  # why the build went on without it, if it did
 
     @classmethod
     def start(cls, check: Callable[[], bytes], prepare: Callable[[], object]) -> Helper | None:
@@ -53,17 +56,28 @@ class Helper:
         except OSError as exc:
             log.debug("no helper process (%s)", exc)
             return None
+        # Ctrl+C is held back over the fork: the child ignores it before it could raise in
+        # the child, in the middle of the build's own stack (closing its database, its locks).
+        interrupts = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        build = os.getpid()
         try:
             pid = os.fork()
         except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_SETMASK, interrupts)
             log.debug("no helper process (%s)", exc)
             for descriptor in (job_read, job_write, result_read, result_write):
                 os.close(descriptor)
             return None
         if pid == 0:  # pragma: no cover (the child; coverage does not follow forks)
-            os.close(job_write)
-            os.close(result_read)
-            _serve(job_read, result_write, check, prepare)
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.pthread_sigmask(signal.SIG_SETMASK, interrupts)
+                os.close(job_write)
+                os.close(result_read)
+                _serve(job_read, result_write, build, check, prepare)
+            finally:
+                os._exit(1)  # never back into the build's stack
+        signal.pthread_sigmask(signal.SIG_SETMASK, interrupts)
         os.close(job_read)
         os.close(result_write)
         return cls(pid, result_read, job_write)
@@ -72,8 +86,7 @@ class Helper:
         """Whether ``check()``'s answer is waiting to be read (never blocks)."""
         if self._answered is not None or not self.alive:
             return True
-        ready, _, _ = select.select([self._from_helper], [], [], 0)
-        return bool(ready)
+        return bool(self._waiting.poll(0))
 
     def check(self) -> bytes | None:
         """What ``check()`` gave in the helper; None if the helper failed before sending it."""
@@ -116,7 +129,9 @@ class Helper:
         return True
 
     def close(self) -> None:
-        """Stop the helper (it holds nothing to save) and reap it."""
+        """Stop the helper (it holds nothing to save) and reap it; once."""
+        if not self.alive:
+            return
         with contextlib.suppress(OSError):
             os.kill(self.pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
@@ -128,6 +143,7 @@ class Helper:
 
     def _lost(self, exc: BaseException) -> None:
         log.debug("helper process lost (%s); going on in this one", exc)
+        self.lost = str(exc) or type(exc).__name__
         self.close()
 
 
@@ -145,17 +161,19 @@ def helper_process(
 
 
 def _serve(
-    inbox: int, outbox: int, check: Callable[[], bytes], prepare: Callable[[], object]
+    inbox: int,
+    outbox: int,
+    build: int,
+    check: Callable[[], bytes],
+    prepare: Callable[[], object],
 ) -> None:  # pragma: no cover (runs in the forked child)
-    """The helper's life: answer, prepare, then render each batch of jobs it is sent."""
+    """The helper's life: answer, prepare, then render each batch of jobs the ``build``
+    process sends."""
     status = 0
     try:
-        # Ctrl+C stops the build, which stops the helper; a stray interrupt here must not
-        # print a second traceback.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
         _send(outbox, check())
         prepare()
-        while True:
+        while _work_to_come(inbox, build):
             try:
                 message = _receive(inbox)
             except HelperGone:
@@ -167,6 +185,17 @@ def _serve(
         status = 1
     finally:
         os._exit(status)  # no cleanup: the build's files and database are not the helper's
+
+
+def _work_to_come(inbox: int, build: int) -> bool:  # pragma: no cover (in the child)
+    """Wait for the build's next message (or its end of the pipe closing); False if the
+    build is gone: killed, its end may still be held open by its own worker processes."""
+    waiting = select.poll()
+    waiting.register(inbox, select.POLLIN)
+    while not waiting.poll(1000):
+        if os.getppid() != build:
+            return False
+    return True
 
 
 def _send(descriptor: int, data: bytes) -> None:

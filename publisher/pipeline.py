@@ -40,6 +40,7 @@ from publisher.loader import (
     assumed_key,
     collector_paused,
     cpu_count,
+    exit_with_parent,
     load_folder,
     match_files,
     scan,
@@ -214,15 +215,19 @@ def build(
             _write_chosen(config, chosen, folder, renders)
         except _Unreadable:
             # A cached record that does not read back in full (damaged): read every
-            # article again; that document is parsed. Nothing was written yet.
-            assert cache is not None  # summaries, and so _Unreadable, come from the cache
+            # article again; that document is parsed. Nothing was written yet; what the
+            # first attempt learnt is kept, so that it is not read again.
+            assert cache is not None and chosen.known is not None  # (summaries come from it)
+            cache.save_folder(chosen.known)
             chosen = _choose(config, root, cache, cache.folder(root), progress, found, heads=False)
             renders = Renders(cache, folder, salt, defer=True)  # decided afresh
             _write_chosen(config, chosen, folder, renders)
         report = chosen.report
         settle = _Settle(cache, chosen.known, salt)
-        renders.flush(_renderer(helper, templates, settle))
-        settle()  # (if nothing was rendered)
+        try:
+            renders.flush(_renderer(helper, templates, settle))
+        finally:
+            settle()  # if nothing was rendered, or rendering failed: what was learnt is kept
         summary = folder.finish()
         renders.save()
         if cache is not None and chosen.known is not None:
@@ -435,7 +440,8 @@ _adopted: list[Callable[[], bytes]] = []
 
 
 def _adopt_jobs(jobs: list[Callable[[], bytes]]) -> None:
-    """In a forked render worker: the jobs it was forked with."""
+    """In a forked render worker: the jobs it was forked with (and an end with the build)."""
+    exit_with_parent()
     _adopted[:] = jobs
 
 

@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,13 @@ BROKEN = {
     ),
     "broken/latin1.txt": b"---\ntitle: caf\xe9\n---\n",
 }
+
+
+NEWS = (
+    "---\ntitle: Newer than every other\nwebUrl: https://example.org/news\n"
+    "publishedDateTime: 2031-01-01T10:00:00Z\nquality: 90\npublished: true\n"
+    "topics: [AI]\n---\n"
+)
 
 
 def write_corpus(folder: Path, count: int = 60) -> None:
@@ -322,6 +330,8 @@ def test_after_a_record_that_does_not_read_back_only_that_document_is_read_again
     monkeypatch.setattr(loader, "_read_file", counting_read)
     cached = build(builds.config, seeds=builds.seeds, out=builds.cached)
     assert {path.relative_to(builds.seeds).as_posix() for path in read} == {edited, damaged_name}
+    # Each at most twice (hashed, then parsed): the second attempt keeps what the first learnt.
+    assert max(Counter(read).values()) <= 2, Counter(read)
     monkeypatch.setattr(loader, "_read_file", real_read)
     fresh = build(builds.config, seeds=builds.seeds, out=tmp_path / "fresh", use_cache=False)
     assert not differences(files(builds.cached), files(tmp_path / "fresh"))
@@ -353,6 +363,58 @@ def test_a_record_that_selects_but_does_not_read_back_is_parsed_again(
     with sqlite3.connect(cache_file(tmp_path)) as db:  # every document was parsed again
         damaged = db.execute("SELECT count(*) FROM documents WHERE record LIKE '%javascript:%'")
         assert damaged.fetchone()[0] == 0
+
+
+def test_a_record_refused_once_is_not_read_later_as_one_this_build_made(
+    builds: Builds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A record this build made is decoded without a second check of links (fresh); the
+    # damaged copy it replaced, read before, must not pass for it once the new one is
+    # stored (here after every record: FLUSH_RECORDS = 1, as past 2,000 in a big build).
+    monkeypatch.setattr(build_cache, "FLUSH_RECORDS", 1)
+    monkeypatch.setattr(loader, "PARALLEL_MIN", 2)
+    monkeypatch.setattr(loader, "CHUNK", 1)
+    builds.aged = True
+    builds.check()
+    newest = build(builds.config, seeds=builds.seeds, out=tmp_path / "x")
+    document = newest.selection.articles[0].source_path
+    hash_ = build_cache.content_hash(document.read_bytes())
+    with sqlite3.connect(cache_file(tmp_path)) as db:
+        (record,) = db.execute("SELECT record FROM documents WHERE hash = ?", (hash_,)).fetchone()
+        data = json.loads(record)
+        data[2] = "javascript:alert(1)"
+        bad = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        db.execute(
+            "UPDATE documents SET record = ?, crc = ? WHERE hash = ?",
+            (bad, build_cache._crc(bad), hash_),
+        )
+    stat = document.stat()  # touched: found again by its content, refused, parsed again
+    os.utime(document, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**9))
+    # A new article, newest of all: the feeds listing the touched one are written again.
+    (builds.seeds / "news.txt").write_text(NEWS, encoding="utf-8")
+    builds.check()
+    assert not any(b"javascript:" in data for data in files(builds.cached).values())
+
+
+def test_a_build_whose_rendering_fails_keeps_what_it_learnt(
+    builds: Builds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from publisher import pipeline
+
+    def broken(templates: Path | None) -> None:
+        raise RuntimeError("a renderer broke")
+
+    # Before any file is rendered (in this process or in workers): the renderers' imports.
+    monkeypatch.setattr(pipeline, "_prepare_renderers", broken)
+    with pytest.raises(RuntimeError, match="a renderer broke"):
+        build(builds.config, seeds=builds.seeds, out=builds.cached)
+    parser = build_cache.parser_fingerprint(builds.config.input.max_bytes)
+    cache = build_cache.BuildCache.open(cache_file(tmp_path), parser)
+    assert cache is not None
+    try:  # every document's state is kept: the next build parses none of them again
+        assert len(cache.folder(builds.seeds).files) == len(loader.find_documents(builds.seeds))
+    finally:
+        cache.close()
 
 
 def test_a_new_version_empties_the_cache(

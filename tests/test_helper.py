@@ -15,21 +15,15 @@ from typing import Any
 
 import pytest
 from conftest import differences
-from test_cache import Builds, age, files, generate, make_config, write_corpus
+from test_cache import NEWS, Builds, age, files, generate, make_config, write_corpus
 
+from publisher import cache as build_cache
 from publisher import helper as helper_module
 from publisher import pipeline
 from publisher.helper import Helper, helper_process
 from publisher.pipeline import build
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-NEWS = (
-    "---\ntitle: Newer than every other\nwebUrl: https://example.org/news\n"
-    "publishedDateTime: 2031-01-01T10:00:00Z\nquality: 90\npublished: true\n"
-    "topics: [AI]\n---\n"
-)
 
 
 def reaped(helper: Helper) -> bool:
@@ -211,5 +205,54 @@ def test_a_rebuild_whose_helper_dies_writes_the_same_bytes(
     generate.write_article(builds.seeds, 3, revision=1)
     (builds.seeds / "news.txt").write_text(NEWS, encoding="utf-8")
     builds.check()
-    assert started and started[0] is not None and not started[0].alive
+    assert started and started[0] is not None and started[0].lost is not None
     assert reaped(started[0])
+
+
+def test_a_helper_lost_is_closed_once(tmp_path: Path) -> None:
+    with helper_process(_die, lambda: None) as helper:
+        assert helper is not None and helper.check() is None and helper.lost
+        # Descriptors opened now may take the numbers the helper's pipes had.
+        others = [(tmp_path / f"{n}").open("w") for n in range(4)]
+    for other in others:  # leaving the block did not close them behind their owner's back
+        assert os.fstat(other.fileno())
+        other.close()
+
+
+class _InterruptedClose:
+    """``os`` for helper.py, where closing a descriptor in the child raises Ctrl+C's
+    exception: as if the interrupt came in the instant after the fork."""
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def close(self, descriptor: int) -> None:
+        os.close(descriptor)
+        if os.getpid() != self.parent:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_the_helper_as_it_starts_never_reaches_the_build_s_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds = Builds(tmp_path)
+    builds.aged = True
+    builds.check()
+    parent = os.getpid()
+    closes = tmp_path / "closes"  # a file: the helper's memory is its own
+    real_close = build_cache.BuildCache.close
+
+    def close(self: build_cache.BuildCache) -> None:
+        with closes.open("a") as record:
+            record.write(f"{os.getpid()}\n")
+        real_close(self)
+
+    monkeypatch.setattr(build_cache.BuildCache, "close", close)
+    monkeypatch.setattr(helper_module, "os", _InterruptedClose(parent))
+    (builds.seeds / "news.txt").write_text(NEWS, encoding="utf-8")
+    builds.check()  # the same bytes: the helper died at once, the build did its work
+    # Only the build closed its database (the helper never ran the build's code).
+    assert set(closes.read_text().split()) == {str(parent)}
