@@ -475,7 +475,7 @@ def _parse_in_workers(
         method = "forkserver" if "forkserver" in methods else "spawn"
     chunks = _chunks(paths)
     context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=exit_with_parent) as pool:
         parsed = pool.map(_parse_chunk, chunks, [max_bytes] * len(chunks))
         if meanwhile is not None:
             meanwhile()
@@ -509,6 +509,20 @@ def _parse_chunk(paths: list[str], max_bytes: int) -> list[_Parsed]:
             record = encode(outcome, warnings)
             results.append((hash_, record, head, encode_head(head), identity))
         return results
+
+
+def exit_with_parent() -> None:
+    """In a worker process: leave as soon as the process that started it is gone. A build
+    killed outright (SIGKILL, the OOM killer) would otherwise leave its workers waiting for
+    work for ever, holding its lock (the next build would wait for it in vain)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def cpu_count() -> int:

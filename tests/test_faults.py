@@ -205,6 +205,58 @@ def test_a_build_killed_at_any_moment_leaves_whole_files_and_the_next_build_repa
     assert killed_while_writing >= KILLS // 4, "too few kills landed while files were written"
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(n) for n in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not exited (a zombie has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+def test_the_workers_of_a_build_killed_alone_leave_with_it_and_free_its_lock(
+    tmp_path: Path,
+) -> None:
+    # SIGKILL (or the OOM killer) takes the build alone, not its process group: its parse
+    # workers must not wait for work for ever, holding the lock they inherited.
+    seeds = tmp_path / "seeds"
+    generate.generate(seeds, 4000)  # over PARALLEL_MIN: parsed in worker processes
+    config = tmp_path / "publisher.yaml"
+    paths = {"seeds": str(seeds), "output": str(tmp_path / "out"), "state": "state/s.sqlite"}
+    config.write_text(yaml.safe_dump({"site": {"url": SITE_URL}, "paths": paths}))
+    command = [sys.executable, "-m", "publisher", "build", "--config", str(config)]
+    child = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        workers: list[int] = []
+        while child.poll() is None and len(workers) < 2:
+            workers = _children(child.pid)
+            time.sleep(0.002)
+        assert len(workers) >= 2, "the build ended before its workers were seen"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(map(_running, workers)), "workers outlived the build"
+        # Its lock is free: the next build runs at once (it would wait up to 10 minutes).
+        again = run_module("build", "--config", config, cwd=tmp_path, timeout=60)
+        assert again.returncode == 0, again.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+
+
 def test_leftover_temporary_files_go_but_never_a_live_writers_or_a_strangers(
     tmp_path: Path,
 ) -> None:
